@@ -1,0 +1,34 @@
+# The kit's commands. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test lint bench student checkpoints clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP)
+
+# JupyterLab on this machine only (127.0.0.1), protected by a fresh random token.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		--IdentityProvider.token="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+
+test: $(STAMP)
+	$(BIN)/ruff check course_lib tests notebooks benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_lib tests notebooks benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+checkpoints: $(STAMP)
+	$(BIN)/python -m course_lib.pretrain
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis

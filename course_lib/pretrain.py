@@ -1,0 +1,59 @@
+"""Rebuild the shipped checkpoints: ``python -m course_lib.pretrain [NAME ...]``.
+
+Each recipe trains a model from a fixed seed on the digits training split and writes
+``data/checkpoints/NAME.pt``. The SHA-256 printed for each file must match ``models.CHECKPOINTS``;
+on another PyTorch version the bytes may differ, and the command says so.
+"""
+
+import argparse
+
+import torch
+
+from . import models
+from .data import digits_loaders
+from .train import evaluate, seed_everything, train
+
+
+def _train_digits(model_class, epochs: int, lr: float):
+    seed_everything(0)
+    model = model_class()
+    train_loader, test_loader = digits_loaders(seed=0)
+    train(model, train_loader, epochs=epochs, lr=lr, desc=model_class.__name__)
+    return model, evaluate(model, test_loader)
+
+
+# name -> function returning (trained model, test accuracy)
+RECIPES = {
+    "convnet": lambda: _train_digits(models.ConvNet, epochs=30, lr=2e-3),
+    "mlp": lambda: _train_digits(models.MLP, epochs=40, lr=2e-3),
+    "tiny_resnet": lambda: _train_digits(models.TinyResNet, epochs=30, lr=2e-3),
+}
+
+
+def build(name: str) -> float:
+    """Train recipe ``name``, write its checkpoint and return its test accuracy."""
+    model, accuracy = RECIPES[name]()
+    path = models.CHECKPOINT_DIR / f"{name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    digest = models.sha256_of(path)
+    recorded = models.CHECKPOINTS.get(name, (None, None))[1]
+    status = "matches the recorded hash" if digest == recorded else "DIFFERS from models.CHECKPOINTS"
+    print(f"{name}: test accuracy {accuracy:.2%}, {path.stat().st_size / 1024:.0f} KiB, "
+          f"sha256 {digest} ({status})")
+    return accuracy
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Rebuild the course's trained checkpoints.")
+    parser.add_argument("names", nargs="*", help=f"any of {sorted(RECIPES)}; default: all")
+    names = parser.parse_args(argv).names or sorted(RECIPES)
+    unknown = sorted(set(names) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown checkpoint name(s) {unknown}; choose from {sorted(RECIPES)}")
+    for name in names:
+        build(name)
+
+
+if __name__ == "__main__":
+    main()
