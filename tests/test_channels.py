@@ -1,0 +1,407 @@
+"""Channel pruning: dependency groups, importance, physical removal, sensitivity and budgets."""
+
+import copy
+
+import pytest
+import torch
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from course_lib import channels as ch
+from course_lib.metrics import count_macs, count_params, model_size_bytes
+from course_lib.models import ConvNet, TinyResNet
+
+DIGIT = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+IMAGE = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny convolutions on a shared 2-core machine run far faster on one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """``model`` in eval mode with non-trivial BatchNorm statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(torch.rand(c, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(c, generator=generator) * 0.1)
+                module.running_mean.copy_(torch.randn(c, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
+    return model.eval()
+
+
+def models():
+    torch.manual_seed(0)
+    return [
+        ("convnet", trained_like(ConvNet()), DIGIT),
+        ("tiny_resnet", trained_like(TinyResNet()), DIGIT),
+        ("resnet18", trained_like(torchvision.models.resnet18()), IMAGE),
+    ]
+
+
+MODELS = models()
+MODEL_IDS = [name for name, _, _ in MODELS]
+
+
+def group(groups, name):
+    return next(g for g in groups if g.name == name)
+
+
+# ---------------------------------------------------------------- dependency groups
+
+
+def test_convnet_groups_follow_conv_bn_and_flatten():
+    groups = ch.channel_groups(ConvNet(), DIGIT)
+    assert [(g.name, g.channels, g.prunable) for g in groups] == [
+        ("conv1", 16, True), ("conv2", 32, True), ("conv3", 64, True), ("fc1", 64, True),
+        ("fc2", 10, False),
+    ]  # fmt: skip
+    conv3 = group(groups, "conv3")
+    assert conv3.norms == ["bn3"]
+    assert conv3.consumers == [("fc1", 4)]  # (B, 64, 2, 2) flattened: 4 features per channel
+
+
+def test_tiny_resnet_residual_channels_form_one_group():
+    groups = ch.channel_groups(TinyResNet(), DIGIT)
+    stem = group(groups, "stem.0")
+    assert stem.producers == ["stem.0", "layer1.conv2"]
+    assert stem.norms == ["stem.1", "layer1.bn2"]
+    assert sorted(n for n, _ in stem.consumers) == ["layer1.conv1", "layer2.conv1", "layer2.shortcut.0"]
+    out = group(groups, "layer2.conv2")
+    assert out.producers == ["layer2.conv2", "layer2.shortcut.0"]
+    assert out.consumers == [("fc", 1)]
+    assert not group(groups, "fc").prunable
+
+
+def test_resnet18_every_conv_belongs_to_exactly_one_group():
+    model = torchvision.models.resnet18()
+    groups = ch.channel_groups(model, IMAGE)
+    producers = [p for g in groups for p in g.producers]
+    convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert sorted(producers) == sorted(convs)
+    assert len([g for g in groups if g.prunable]) == 12  # 4 residual stages + 8 block-internal
+
+
+def test_tracing_leaves_the_model_in_its_mode_and_batchnorm_statistics_alone():
+    model = TinyResNet().train()
+    before = copy.deepcopy(model.state_dict())
+    ch.channel_groups(model, DIGIT)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+class Grouped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.depthwise = nn.Conv2d(4, 4, 3, groups=4)
+
+    def forward(self, x):
+        return self.depthwise(self.conv(x))
+
+
+class Concat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 4, 3), nn.Conv2d(1, 4, 3)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.a(x), self.b(x)], dim=1))
+
+
+class HardCoded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).view(-1, 144))
+
+
+@pytest.mark.parametrize(
+    "model, words",
+    [(Grouped(), ["'depthwise'", "Conv2d", "groups=4"]), (Concat(), ["'cat'", "cat"])],
+)
+def test_unsupported_patterns_name_the_module_and_operation(model, words):
+    with pytest.raises(ValueError) as err:
+        ch.channel_groups(model, DIGIT)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_hard_coded_reshape_is_caught_after_pruning():
+    with pytest.raises(ValueError, match="hard-codes a channel count"):
+        ch.prune_channels(HardCoded(), 0.5, DIGIT)
+
+
+# ---------------------------------------------------------------- importance
+
+
+def test_criteria_match_their_definitions():
+    torch.manual_seed(1)
+    model = trained_like(ConvNet())
+    groups = ch.channel_groups(model, DIGIT)
+    scores = {c: ch.group_scores(model, groups, c, batch=(DIGIT, torch.arange(4))) for c in ch.CRITERIA}
+    w = model.conv2.weight.detach()
+    torch.testing.assert_close(scores["l1"]["conv2"], w.abs().sum(dim=(1, 2, 3)))
+    torch.testing.assert_close(scores["l2"]["conv2"], w.flatten(1).norm(dim=1))
+    torch.testing.assert_close(scores["bn_gamma"]["conv2"], model.bn2.weight.detach().abs())
+    assert "fc1" not in scores["bn_gamma"]  # no BatchNorm after fc1: no gamma to rank by
+    next_w = model.conv3.weight.detach()
+    torch.testing.assert_close(
+        scores["next_layer_l2"]["conv2"], torch.stack([next_w[:, c].norm() for c in range(32)])
+    )
+    # fc1 reads conv3's channel c as features 4c..4c+3 of the flattened map
+    fc1 = model.fc1.weight.detach()
+    torch.testing.assert_close(
+        scores["next_layer_l2"]["conv3"], torch.stack([fc1[:, 4 * c : 4 * c + 4].norm() for c in range(64)])
+    )
+    assert set(scores["random"]) == {"conv1", "conv2", "conv3", "fc1"}
+    again = ch.group_scores(model, groups, "random")
+    assert all(torch.equal(again[k], v) for k, v in scores["random"].items())
+
+
+def test_taylor_is_weight_times_gradient_summed_per_channel():
+    torch.manual_seed(2)
+    model = trained_like(ConvNet())
+    labels = torch.tensor([0, 3, 5, 9])
+    scores = ch.channel_importance(model, DIGIT, "taylor", batch=(DIGIT, labels))
+    model.zero_grad()
+    nn.functional.cross_entropy(model(DIGIT), labels).backward()
+    expected = sum(
+        (p.detach() * p.grad).flatten(1).sum(dim=1) if p.ndim > 1 else p.detach() * p.grad
+        for p in (model.conv2.weight, model.bn2.weight, model.bn2.bias)
+    ).abs()
+    torch.testing.assert_close(scores["conv2"], expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 4), st.integers(0, 10_000))
+def test_input_channel_norms_follow_a_permutation_of_channels(channels, repeat, seed):
+    weight = torch.randn(3, channels * repeat, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(channels, generator=torch.Generator().manual_seed(seed))
+    permuted = weight.view(3, channels, repeat)[:, perm].reshape(3, -1)
+    norms = ch.input_channel_norms(weight, repeat)
+    torch.testing.assert_close(ch.input_channel_norms(permuted, repeat), norms[perm])
+    torch.testing.assert_close(norms.square().sum(), weight.square().sum())
+
+
+# ---------------------------------------------------------------- removing channels
+
+
+@pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
+def test_ratio_zero_computes_exactly_what_the_original_does(name, model, x):
+    pruned = ch.prune_channels(model, 0.0, x)
+    assert pruned is not model
+    with torch.no_grad():
+        assert torch.equal(pruned(x), model(x))
+
+
+@pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
+def test_pruned_layers_really_shrink_and_the_original_is_untouched(name, model, x):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pruned = ch.prune_channels(model, 0.5, x)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    layers = dict(pruned.named_modules())
+    for g in ch.channel_groups(model, x):
+        kept = g.channels - (ch.n_pruned(g.channels, 0.5) if g.prunable else 0)
+        for p in g.producers:
+            assert layers[p].weight.shape[0] == kept, p
+        for n in g.norms:
+            assert layers[n].num_features == layers[n].running_mean.numel() == kept, n
+        for c, repeat in g.consumers:
+            assert layers[c].weight.shape[1] == kept * repeat, c
+    with torch.no_grad():
+        assert pruned(x).shape == model(x).shape
+    shape = tuple(x.shape[1:])
+    assert count_params(pruned) < 0.3 * count_params(model)  # about (1 - 0.5)^2 of the weights
+    assert count_macs(pruned, shape) < 0.3 * count_macs(model, shape)
+
+
+@pytest.mark.parametrize("name, model, x", MODELS[:2], ids=MODEL_IDS[:2])
+@settings(max_examples=15, deadline=None)
+@given(ratio=st.floats(0.0, 0.99))
+def test_pruning_equals_masking_what_consumers_read(name, model, x, ratio):
+    """Removing channels computes what the dense model computes when every consumer ignores them."""
+    groups = ch.channel_groups(model, x)
+    scores = ch.group_scores(model, groups, "l1")
+    masked = copy.deepcopy(model)
+    layers = dict(masked.named_modules())
+    for g in (g for g in groups if g.prunable):
+        kept = ch.keep_indices(scores[g.name], ratio)
+        assert 1 <= len(kept) == g.channels - ch.n_pruned(g.channels, ratio)
+        dropped = torch.ones(g.channels, dtype=torch.bool)
+        dropped[kept] = False
+        for c, repeat in g.consumers:
+            with torch.no_grad():
+                layers[c].weight[:, dropped.repeat_interleave(repeat)] = 0
+    pruned = ch.prune_channels(model, ratio, x)
+    with torch.no_grad():
+        torch.testing.assert_close(pruned(x), masked(x), atol=1e-5, rtol=1e-4)
+
+
+def test_pruning_keeps_the_highest_scores_in_their_order():
+    model = trained_like(ConvNet())
+    pruned = ch.prune_channels(
+        model, {"conv2": 0.25}, DIGIT, importance=lambda m, g: -torch.arange(g.channels)
+    )
+    torch.testing.assert_close(pruned.conv2.weight, model.conv2.weight[:24])
+    torch.testing.assert_close(pruned.bn2.running_var, model.bn2.running_var[:24])
+    torch.testing.assert_close(pruned.conv3.weight, model.conv3.weight[:, :24])
+    assert pruned.conv1.weight.shape == model.conv1.weight.shape  # groups not named keep everything
+
+
+def test_a_dict_may_name_any_producer_of_a_group():
+    model = trained_like(TinyResNet())
+    a = ch.prune_channels(model, {"layer1.conv2": 0.5}, DIGIT)
+    b = ch.prune_channels(model, {"stem.0": 0.5, "layer1.conv2": 0.5}, DIGIT)
+    assert a.stem[0].out_channels == b.stem[0].out_channels == a.layer1.conv2.out_channels == 8
+
+
+def test_prune_conv_pair_matches_prune_channels():
+    torch.manual_seed(3)
+    pair = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    conv, consumer = ch.prune_conv_pair(pair[0], pair[2], n_keep=5)
+    pruned = ch.prune_channels(pair, {"0": 3 / 8}, DIGIT)
+    torch.testing.assert_close(conv.weight, pruned[0].weight)
+    torch.testing.assert_close(conv.bias, pruned[0].bias)
+    torch.testing.assert_close(consumer.weight, pruned[2].weight)
+    assert pair[0].out_channels == 8  # the originals are untouched
+    with pytest.raises(ValueError, match="n_keep"):
+        ch.prune_conv_pair(pair[0], pair[2], n_keep=9)
+
+
+@pytest.mark.parametrize(
+    "ratio, error, words",
+    [
+        (1.0, ValueError, "ratio must be in [0, 1)"),
+        (-0.1, ValueError, "ratio must be in [0, 1)"),
+        ("0.5", TypeError, "ratio must be a real number"),
+        ({"conv9": 0.5}, ValueError, "'conv9' that is not a prunable layer"),
+        ({"fc2": 0.5}, ValueError, "'fc2' whose output channels reach"),
+        ({"conv1": 1.5}, ValueError, "ratio['conv1'] must be in [0, 1)"),
+    ],
+)
+def test_bad_ratios_are_named(ratio, error, words):
+    with pytest.raises(error) as err:
+        ch.prune_channels(ConvNet(), ratio, DIGIT)
+    assert words in str(err.value)
+
+
+def test_one_group_gets_one_ratio():
+    with pytest.raises(ValueError, match="one ratio"):
+        ch.prune_channels(TinyResNet(), {"stem.0": 0.5, "layer1.conv2": 0.25}, DIGIT)
+
+
+def test_bad_example_inputs_are_named():
+    with pytest.raises(ValueError, match=r"example_input of shape \(2, 3, 8, 8\) does not fit ConvNet"):
+        ch.prune_channels(ConvNet(), 0.5, torch.zeros(2, 3, 8, 8))
+    with pytest.raises(TypeError, match="example_input must be a tensor"):
+        ch.prune_channels(ConvNet(), 0.5, (1, 8, 8))
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="l3")
+    with pytest.raises(ValueError, match="no scores for group 'fc1'"):
+        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="bn_gamma")
+    with pytest.raises(ValueError, match="batch must be an"):
+        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="taylor")
+
+
+# ---------------------------------------------------------------- agreement with Torch-Pruning
+
+
+@pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
+def test_same_channels_as_torch_pruning_give_the_same_model(name, model, x):
+    tp = pytest.importorskip("torch_pruning")
+    ours = ch.prune_channels(model, 0.4, x)
+    reference = copy.deepcopy(model)
+    graph = tp.DependencyGraph().build_dependency(reference, example_inputs=x)
+    groups = ch.channel_groups(model, x)
+    scores = ch.group_scores(model, groups, "l1")
+    layers = dict(reference.named_modules())
+    for g in (g for g in groups if g.prunable):
+        dropped = torch.ones(g.channels, dtype=torch.bool)
+        dropped[ch.keep_indices(scores[g.name], 0.4)] = False
+        leader = layers[g.producers[0]]
+        how = tp.prune_conv_out_channels if isinstance(leader, nn.Conv2d) else tp.prune_linear_out_channels
+        tp_group = graph.get_pruning_group(leader, how, idxs=dropped.nonzero().flatten().tolist())
+        assert graph.check_pruning_group(tp_group)
+        tp_group.prune()
+    shape = tuple(x.shape[1:])
+    assert count_params(ours) == count_params(reference)
+    assert count_macs(ours, shape) == count_macs(reference, shape)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x))
+
+
+# ---------------------------------------------------------------- sensitivity and budgets
+
+
+def accuracy_proxy(model):
+    """Agreement of a model's predictions with the dense model's on fixed inputs (higher is better)."""
+    with torch.no_grad():
+        return (model(PROBE).argmax(1) == DENSE(PROBE).argmax(1)).float().mean().item()
+
+
+torch.manual_seed(4)
+DENSE = trained_like(ConvNet())
+PROBE = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+
+
+def test_sensitivity_scan_prunes_one_group_at_a_time():
+    ratios = (0.0, 0.5, 0.9)
+    scan = ch.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    assert scan.ratios == ratios and scan.dense == 1.0
+    assert set(scan.curves) == {"conv1", "conv2", "conv3", "fc1"}
+    for name, curve in scan.curves.items():
+        assert curve[0] == 1.0  # nothing removed
+        expected = accuracy_proxy(ch.prune_channels(DENSE, {name: 0.9}, DIGIT))
+        assert curve[2] == expected
+
+
+def test_largest_safe_ratio():
+    ratios, values = (0.1, 0.3, 0.5, 0.7), (0.99, 0.98, 0.9, 0.95)
+    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.02) == 0.3
+    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.05) == 0.7  # any ratio within the drop
+    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.001) == 0.0
+
+
+def test_ratios_for_a_mac_budget_fit_it_and_spare_sensitive_groups():
+    ratios = (0.1, 0.3, 0.5, 0.7, 0.9)
+    scan = ch.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    chosen = {}
+    for budget in (0.6, 0.4, 0.2):
+        chosen[budget] = ch.ratios_for_mac_budget(DENSE, DIGIT, scan, budget)
+        pruned = ch.prune_channels(DENSE, chosen[budget], DIGIT)
+        assert ch.mac_fraction(DENSE, pruned, DIGIT) <= budget
+    # a tighter budget never gives any group fewer pruned channels
+    assert all(chosen[0.2][g] >= chosen[0.4][g] >= chosen[0.6][g] for g in chosen[0.2])
+    with pytest.raises(ValueError, match="budget=0.001 is below"):
+        ch.ratios_for_mac_budget(DENSE, DIGIT, scan, 0.001)
+
+
+# ---------------------------------------------------------------- costs
+
+
+def test_model_costs_and_table_report_the_metrics():
+    pruned = ch.prune_channels(DENSE, 0.5, DIGIT)
+    costs = ch.model_costs(pruned, (1, 8, 8), batch_sizes=(1, 8), repeats=3)
+    assert costs["params"] == count_params(pruned)
+    assert costs["macs"] == count_macs(pruned, (1, 8, 8))
+    assert costs["bytes"] == model_size_bytes(pruned)
+    assert set(costs["latency_ms"]) == {1, 8} and all(t > 0 for t in costs["latency_ms"].values())
+    table = ch.costs_table({"dense": DENSE, "pruned": pruned}, (1, 8, 8), batch_sizes=(1,), repeats=3)
+    lines = table.splitlines()
+    assert len(lines) == 3 and "latency b=1 ms" in lines[0]
+    assert lines[1].count("(1.00x)") == 4 and f"{count_params(pruned):,}" in lines[2]
+    with pytest.raises(ValueError, match="models must hold"):
+        ch.costs_table({}, (1, 8, 8))
