@@ -6,6 +6,7 @@ on another PyTorch version the bytes may differ, and the command says so.
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -30,10 +31,10 @@ RECIPES = {
 }
 
 
-def build(name: str) -> float:
-    """Train recipe ``name``, write its checkpoint and return its test accuracy."""
+def build(name: str, directory=models.CHECKPOINT_DIR) -> float:
+    """Train recipe ``name``, write ``directory/NAME.pt`` and return the model's test accuracy."""
     model, accuracy = RECIPES[name]()
-    path = models.CHECKPOINT_DIR / f"{name}.pt"
+    path = Path(directory) / f"{name}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     digest = models.sha256_of(path)

@@ -13,10 +13,10 @@ def _sparsity_of(t: torch.Tensor) -> float:
 def sparsity_of(fn):
     """Exercise 0.1: the fraction of entries of a tensor that are exactly zero."""
     g = torch.Generator().manual_seed(0)
-    half = torch.tensor([0.0, 1.5, 0.0, -2.0])
+    three_zeros = torch.tensor([0.0, 1.5, 0.0, -0.0])
     random_matrix = torch.randn(20, 30, generator=g) * (torch.rand(20, 30, generator=g) > 0.7)
     cases = [
-        Case("a 1-D tensor with two zeros of four", (half,)),
+        Case("a 1-D tensor with three zeros of four", (three_zeros,)),
         Case("no zeros at all", (torch.ones(3, 3),)),
         Case("only zeros", (torch.zeros(2, 5),)),
         Case("a 20x30 matrix, about 70% zeros", (random_matrix,)),
