@@ -9,7 +9,8 @@ from course_lib import energy, metrics, reference_models, sweeps, widgets
 
 
 def test_landmark_parameter_counts_match_the_lecture():
-    counts = {n: metrics.count_params(reference_models.landmark_model(n)) for n in ("AlexNet", "GoogLeNet", "ResNet-50")}
+    names = ("AlexNet", "GoogLeNet", "ResNet-50")
+    counts = {n: metrics.count_params(reference_models.landmark_model(n)) for n in names}
     assert counts == {"AlexNet": 61_100_840, "GoogLeNet": 6_624_904, "ResNet-50": 25_557_032}
 
 
