@@ -269,3 +269,267 @@ def decompress_nm(compressed: NMCompressed) -> torch.Tensor:
     groups = values.new_zeros(rows, positions.shape[1], m)
     groups.scatter_(-1, positions, values.view(rows, -1, n))
     return _ungrouped(groups, compressed.shape)
+
+
+# --- channel permutation (NVIDIA ASP's idea) ----------------------------------------------------
+
+
+def _channel_matrix(weight: torch.Tensor, m: int) -> torch.Tensor:
+    """(Ci, Co·Kh·Kw) float32 |w|, one row per input channel; N:M groups are ``m`` adjacent rows."""
+    ci = _check_weight(weight).shape[1]
+    if ci % m:
+        raise ValueError(
+            f"the number of input channels Ci = {ci} of weight with shape {tuple(weight.shape)} is not "
+            f"a multiple of m={m}: a channel permutation needs every group to hold m whole channels"
+        )
+    return weight.detach().abs().float().transpose(0, 1).reshape(ci, -1).contiguous()
+
+
+def _stripe_kept(chans: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """(S,) kept magnitude of each stripe (group of m channels) of ``chans`` (C, R)."""
+    return chans.view(-1, m, chans.shape[1]).topk(n, dim=1).values.sum(dim=(1, 2))
+
+
+def _replacement_values(chans: torch.Tensor, positions: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """(len(positions), C): kept magnitude of the stripe holding position q if q's channel were
+    replaced by the channel now at position p, for every q in ``positions`` and every p.
+
+    With the stripe's other m-1 channels sorted per row (o1 >= o2 >= ...), keeping n of them plus a
+    new value x keeps sum(o1..on) + max(0, x - on): the new value displaces the n-th largest if larger.
+    """
+    c, rows = chans.shape
+    out = chans.new_empty(len(positions), c)
+    chunk = max(1, 2**21 // (rows * c))  # bound the (chunk, C, rows) temporary to ~8 MB
+    for start in range(0, len(positions), chunk):
+        q = positions[start : start + chunk]  # (Q,)
+        stripe = (q // m)[:, None] * m + torch.arange(m)  # (Q, m) positions of q's stripe
+        others = stripe[stripe != q[:, None]].view(len(q), m - 1)  # (Q, m-1)
+        top = chans[others].topk(n, dim=1).values  # (Q, n, rows), descending along dim 1
+        nth = top[:, -1]  # (Q, rows)
+        excess = (chans[None] - nth[:, None]).clamp_min_(0).sum(dim=2)  # (Q, C)
+        out[start : start + chunk] = top.sum(dim=(1, 2))[:, None] + excess
+    return out
+
+
+def search_permutation(weight: torch.Tensor, n: int, m: int, max_swaps: int | None = None) -> torch.Tensor:
+    """A permutation ``perm`` (Ci,) of input channels such that ``weight[:, perm]`` keeps more |w|
+    under the N:M mask (``kept_magnitude``); never less than the identity keeps.
+
+    Greedy channel swaps, as in NVIDIA's ASP: evaluate every swap of two channels in different groups
+    ("stripes" of m channels), apply the best one, repeat until no swap gains or after ``max_swaps``.
+    Gains are computed in float32; only those above 1e-5 of a stripe's average kept magnitude count,
+    far above the rounding error, so every accepted swap truly gains. Needs Ci to be a multiple of m.
+    """
+    n, m = _check_nm(n, m)
+    if max_swaps is not None:
+        check_positive_int("max_swaps", max_swaps)
+    chans = _channel_matrix(weight, m)  # (C, R); chans[p] is the channel now at position p
+    c = chans.shape[0]
+    perm = torch.arange(c)
+    if n == m or c == m:  # everything kept, or a single stripe: nothing to move
+        return perm
+    stripe_of = torch.arange(c) // m
+    same_stripe = stripe_of[:, None] == stripe_of[None, :]
+    value = _replacement_values(chans, torch.arange(c), n, m)  # (C, C)
+    kept = _stripe_kept(chans, n, m)  # (S,)
+    tolerance = 1e-5 * float(kept.mean())
+    for _ in range(max_swaps or c * c):
+        # gain of swapping the channels at positions q1 and q2 (their two stripes re-evaluated)
+        half = value - kept[stripe_of][:, None]  # (C, C): change in q's stripe when q takes p's channel
+        gain = (half + half.T).masked_fill_(same_stripe, -math.inf)
+        q1, q2 = divmod(int(gain.argmax()), c)
+        if gain[q1, q2] <= tolerance:
+            break
+        pair, swapped = torch.tensor([q1, q2]), torch.tensor([q2, q1])
+        perm[pair] = perm[swapped]
+        chans[pair] = chans[swapped]
+        value[:, pair] = value[:, swapped]
+        changed = (stripe_of[pair][:, None] * m + torch.arange(m)).flatten()  # (2m,)
+        value[changed] = _replacement_values(chans, changed, n, m)
+        kept = _stripe_kept(chans, n, m)
+    return perm
+
+
+def _module(model: torch.nn.Module, name: str, kinds: tuple, argument: str) -> torch.nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules or not isinstance(modules[name], kinds):
+        allowed = sorted(k for k, v in modules.items() if isinstance(v, kinds))
+        raise ValueError(f"{argument} must name one of the model's {[k.__name__ for k in kinds]}: "
+                         f"{allowed}, got {name!r}")
+    return modules[name]
+
+
+@torch.no_grad()
+def permute_channels(
+    model: torch.nn.Module, perm: torch.Tensor, consumer: str, producer: str, norm: str | None = None
+) -> torch.nn.Module:
+    """Reorder the channels between ``producer`` and ``consumer`` in place; the function is unchanged.
+
+    ``producer`` (Conv2d/Linear) computes the channels, an optional BatchNorm ``norm`` normalises them,
+    only channel-wise operations (ReLU, pooling) follow, and ``consumer`` (Conv2d/Linear) reads them.
+    New channel i is old channel ``perm[i]``: the producer's output rows (and bias), the norm's
+    statistics and affine parameters, and the consumer's input columns are all permuted alike.
+    """
+    layer_types = (torch.nn.Conv2d, torch.nn.Linear)
+    into = _module(model, consumer, layer_types, "consumer")
+    out_of = _module(model, producer, layer_types, "producer")
+    bn = None if norm is None else _module(model, norm, (torch.nn.modules.batchnorm._BatchNorm,), "norm")
+    channels = into.weight.shape[1]
+    if not isinstance(perm, torch.Tensor) or not torch.equal(perm.sort().values, torch.arange(channels)):
+        raise ValueError(f"perm must be a permutation of range({channels}) (the consumer's input "
+                         f"channels), got {perm!r}")
+    if out_of.weight.shape[0] != channels or (bn is not None and bn.num_features != channels):
+        raise ValueError(f"producer {producer!r} and norm {norm!r} must have {channels} channels to feed "
+                         f"consumer {consumer!r}")
+    if any(getattr(layer, "groups", 1) != 1 for layer in (into, out_of)):
+        raise ValueError("grouped convolutions are not supported: permuting channels would cross groups")
+    into.weight.copy_(into.weight[:, perm])
+    tensors = [out_of.weight, out_of.bias]
+    if bn is not None:
+        tensors += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
+    for tensor in tensors:
+        if tensor is not None:
+            tensor.copy_(tensor[perm])
+    return model
+
+
+# The ConvNet's producer -> consumer chains a permutation can reorder: (consumer, producer, norm).
+# fc1 reads conv3's channels through a flatten (each channel is 4 features), so it is not listed.
+CONVNET_CHAINS = (("conv2", "conv1", "bn1"), ("conv3", "conv2", "bn2"), ("fc2", "fc1", None))
+
+
+def permute_for_nm(model: torch.nn.Module, n: int, m: int, chains=CONVNET_CHAINS) -> list[dict]:
+    """Search and apply an input-channel permutation for each ``(consumer, producer, norm)`` chain.
+
+    Modifies ``model`` in place (pass a copy to keep the original); its outputs do not change.
+    Returns one row per chain: the consumer's name, ``before`` and ``after``: kept magnitude under the
+    N:M mask without and with the permutation, and ``gain`` = after / before - 1.
+    """
+    report = []
+    for consumer, producer, norm in chains:
+        weight = _module(model, consumer, (torch.nn.Conv2d, torch.nn.Linear), "consumer").weight
+        before = kept_magnitude(weight, nm_mask(weight, n, m))
+        permute_channels(model, search_permutation(weight, n, m), consumer, producer, norm)
+        after = kept_magnitude(weight, nm_mask(weight, n, m))
+        report.append({"layer": consumer, "before": before, "after": after, "gain": after / before - 1})
+    return report
+
+
+# --- comparing patterns -------------------------------------------------------------------------
+
+
+def compare_patterns(model: torch.nn.Module, patterns, loader) -> list[dict]:
+    """One-shot N:M pruning against unstructured pruning at the same sparsity, on the same layers.
+
+    One row ``"n:m"`` per ``(n, m)`` in ``patterns`` (``nm_masks``), and after the first pattern of
+    each sparsity s = 1 - n/m a row ``"unstructured s%"`` (per-layer magnitude masks of sparsity s on
+    the layers that pattern covers). Each row has ``sparsity``, ``kept_fraction`` (kept |w| over all
+    |w| of those layers) and ``accuracy`` on ``loader``. ``model`` is not modified.
+    """
+    import copy
+
+    from .pruning import apply_masks, magnitude_mask
+    from .train import evaluate
+
+    params = dict(model.named_parameters())
+    rows, seen = [], set()
+    for n, m in patterns:
+        nm, _ = nm_masks(model, n, m)
+        sparsity = 1 - n / m
+        candidates = {f"{n}:{m}": nm}
+        if sparsity not in seen:
+            seen.add(sparsity)
+            candidates[f"unstructured {sparsity:.0%}"] = {k: magnitude_mask(params[k], sparsity) for k in nm}
+        total = sum(kept_magnitude(params[k], torch.ones_like(v)) for k, v in nm.items())
+        for label, masks in candidates.items():
+            kept = sum(kept_magnitude(params[k], v) for k, v in masks.items())
+            pruned = apply_masks(copy.deepcopy(model), masks)
+            rows.append({"pattern": label, "sparsity": sparsity, "kept_fraction": kept / total,
+                         "accuracy": evaluate(pruned, loader)})
+    return rows
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def plot_nm_pattern(weight: torch.Tensor, n: int, m: int, rows: int = 16, cols: int = 32, ax=None):
+    """Heatmap of |w| on the first ``rows`` x ``cols`` of ``reduction_matrix(weight)``, pruned entries
+    blanked by the N:M mask, with thin lines between groups. Returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    mask = nm_mask(weight, n, m)
+    matrix = reduction_matrix(weight.detach()).abs()[:rows, :cols].float()
+    kept = reduction_matrix(mask)[:rows, :cols]
+    shown = torch.where(kept, matrix, torch.nan)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.5))
+    image = ax.imshow(shown.numpy(), cmap="viridis", vmin=0, vmax=float(matrix.max()))
+    for x in range(m, shown.shape[1], m):
+        ax.axvline(x - 0.5, color="0.6", linewidth=0.6)
+    fraction = kept_magnitude(weight, mask) / kept_magnitude(weight, torch.ones_like(mask))
+    ax.set_title(f"{n}:{m} mask: {1 - n / m:.0%} sparse, keeps {fraction:.1%} of |w| (white = pruned)")
+    ax.set_xlabel(f"reduction index k (groups of {m} between grey lines)")
+    ax.set_ylabel("output channel")
+    ax.figure.colorbar(image, ax=ax, label="|w| (weight units)")
+    return ax
+
+
+def plot_pattern_comparison(rows: list[dict]):
+    """Two bar charts from ``compare_patterns`` rows: kept magnitude and one-shot accuracy."""
+    import matplotlib.pyplot as plt
+
+    labels = [row["pattern"] for row in rows]
+    colors = plt.get_cmap("cividis")([row["sparsity"] for row in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, title in zip(axes, ("kept_fraction", "accuracy"),
+                              ("kept magnitude (fraction of |w|)", "one-shot test accuracy")):
+        ax.bar(labels, [100 * row[key] for row in rows], color=colors)
+        ax.set_title(title)
+        ax.set_ylabel("percent (%)")
+        ax.set_xlabel("pattern (bar colour: sparsity, cividis)")
+        ax.tick_params(axis="x", rotation=30)
+        low = min(100 * row[key] for row in rows)
+        ax.set_ylim(max(0.0, low - 10), 100)
+    fig.tight_layout()
+    return fig
+
+
+# --- 2:4 kernels on the GPU -------------------------------------------------------------------------
+
+
+def semi_structured_status() -> tuple[bool, str]:
+    """(available, reason): PyTorch's 2:4 kernels need CUDA with compute capability >= 8.0 (Ampere)."""
+    if not torch.cuda.is_available():
+        return False, "no CUDA device: torch.cuda.is_available() is False"
+    capability = torch.cuda.get_device_capability()
+    if capability < (8, 0):
+        return False, f"the GPU has compute capability {capability}, 2:4 sparse tensor cores need >= (8, 0)"
+    return True, f"CUDA device {torch.cuda.get_device_name()} with compute capability {capability}"
+
+
+def semi_structured_speedup(features: int = 4096, batch: int = 4096) -> dict:
+    """Time an fp16 ``features x features`` Linear on ``batch`` rows, dense against 2:4 through
+    ``torch.sparse.to_sparse_semi_structured``. Needs CUDA with capability >= 8.0.
+
+    Returns ``dense_s``, ``sparse_s`` (median seconds per call), ``speedup`` and ``max_error`` (the
+    largest difference between the two outputs; the same 2:4 weight is used in both).
+    """
+    from torch.sparse import to_sparse_semi_structured
+    from torch.utils.benchmark import Timer
+
+    available, reason = semi_structured_status()
+    if not available:
+        raise RuntimeError(f"semi_structured_speedup needs CUDA with compute capability >= 8.0: {reason}")
+    check_positive_int("features", features)
+    check_positive_int("batch", batch)
+    weight = torch.randn(features, features, dtype=torch.float16, device="cuda")
+    weight = weight * nm_mask(weight, 2, 4)
+    x = torch.randn(batch, features, dtype=torch.float16, device="cuda")
+    sparse_weight = to_sparse_semi_structured(weight)
+    linear = torch.nn.functional.linear
+    times = {
+        key: Timer("linear(x, w)", globals={"linear": linear, "x": x, "w": w}).blocked_autorange().median
+        for key, w in (("dense_s", weight), ("sparse_s", sparse_weight))
+    }
+    error = float((linear(x, weight) - linear(x, sparse_weight)).abs().max())
+    return {**times, "speedup": times["dense_s"] / times["sparse_s"], "max_error": error}
