@@ -41,7 +41,7 @@ _SAMPLED_SELECTION_MIN = 1 << 22
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """The weights of every Conv2d and Linear layer, by parameter name (``"conv1.weight"``)."""
     return {
-        f"{name}.weight": module.weight
+        f"{name}.weight" if name else "weight": module.weight
         for name, module in model.named_modules()
         if isinstance(module, PRUNABLE_TYPES)
     }
