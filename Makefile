@@ -27,6 +27,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# The student edition: solutions blanked, written to build/student/.
+student: $(STAMP)
+	$(BIN)/python -m course_lib.student_edition --out build/student
+
 checkpoints: $(STAMP)
 	$(BIN)/python -m course_lib.pretrain
 
