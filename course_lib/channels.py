@@ -594,41 +594,101 @@ def ratios_for_mac_budget(
 # ---------------------------------------------------------------- what pruning buys
 
 
-def model_costs(model: nn.Module, input_shape, batch_sizes=(1, 64), repeats: int = 20, seed: int = 0) -> dict:
-    """Parameters, MACs per example, bytes and median CPU latency (ms) at each batch size.
+def interleaved_latency(
+    models: list[nn.Module], example: torch.Tensor, rounds: int = 5, repeats: int = 5
+) -> list[float]:
+    """Median CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
+
+    Each turn times every model once with ``metrics.measure_latency`` (``repeats`` runs, median);
+    the result is the median over turns. Alternating means a burst of load on a shared machine
+    slows all models alike instead of whichever happened to be running.
+    """
+    check_positive_int("rounds", rounds)
+    turns = [
+        [measure_latency(m, example, warmup=1, repeats=repeats).median_ms for m in models]
+        for _ in range(rounds)
+    ]
+    return torch.tensor(turns).median(dim=0).values.tolist()
+
+
+def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 5, repeats: int = 5) -> dict:
+    """Parameters, MACs per example, bytes and CPU latency of each model in ``{label: model}``.
 
     ``input_shape`` is one example without the batch dimension, e.g. (1, 8, 8). Returns
-    ``{"params", "macs", "bytes", "latency_ms": {batch size: median ms}}``.
+    ``{label: {"params", "macs", "bytes", "latency_ms": {batch size: median ms}}}``, latencies from
+    ``interleaved_latency`` on seeded random inputs.
     """
-    generator = torch.Generator().manual_seed(seed)
-    latency = {}
-    for b in batch_sizes:
-        example = torch.randn(check_positive_int("batch_sizes", b), *input_shape, generator=generator)
-        latency[b] = measure_latency(model, example, warmup=3, repeats=repeats).median_ms
-    return {
-        "params": count_params(model),
-        "macs": count_macs(model, input_shape),
-        "bytes": model_size_bytes(model),
-        "latency_ms": latency,
-    }
-
-
-def costs_table(models: dict, input_shape, batch_sizes=(1, 64), repeats: int = 20) -> str:
-    """A text table of ``model_costs`` for ``{label: model}``, each row also as a multiple of the
-    first row's cost (the first model is the baseline)."""
     if not models:
         raise ValueError("models must hold at least one {label: model} entry, got an empty dict")
-    costs = {label: model_costs(m, input_shape, batch_sizes, repeats) for label, m in models.items()}
+    generator = torch.Generator().manual_seed(0)
+    costs = {
+        label: {
+            "params": count_params(m),
+            "macs": count_macs(m, input_shape),
+            "bytes": model_size_bytes(m),
+            "latency_ms": {},
+        }
+        for label, m in models.items()
+    }
+    for b in batch_sizes:
+        example = torch.randn(check_positive_int("batch_sizes", b), *input_shape, generator=generator)
+        for c, ms in zip(
+            costs.values(), interleaved_latency(list(models.values()), example, rounds, repeats)
+        ):
+            c["latency_ms"][b] = ms
+    return costs
+
+
+def costs_table(costs: dict) -> str:
+    """A text table of ``compare_costs``'s result, each cost also as a multiple of the first row's."""
     base = next(iter(costs.values()))
+    batch_sizes = list(base["latency_ms"])
     header = ["model", "params", "MACs", "size KB"] + [f"latency b={b} ms" for b in batch_sizes]
     rows = [header]
     for label, c in costs.items():
-        cells = [
-            (c["params"], base["params"]),
-            (c["macs"], base["macs"]),
-            (c["bytes"] / 1e3, base["bytes"] / 1e3),
-        ]
-        cells += [(c["latency_ms"][b], base["latency_ms"][b]) for b in batch_sizes]
-        rows.append([label] + [f"{v:,.{0 if v >= 100 else 2}f} ({v / ref:.2f}x)" for v, ref in cells])
+        cells = [("params", 1), ("macs", 1), ("bytes", 1e-3)]
+        pairs = [(c[k] * scale, base[k] * scale) for k, scale in cells]
+        pairs += [(c["latency_ms"][b], base["latency_ms"][b]) for b in batch_sizes]
+        rows.append([label] + [f"{v:,.{0 if v >= 100 else 2}f} ({v / ref:.2f}x)" for v, ref in pairs])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows)
+
+
+def ratio_costs(
+    model: nn.Module, ratio: float, example_input: torch.Tensor, batch_sizes=(1, 64), rounds: int = 3
+) -> str:
+    """The slider's work: ``costs_table`` of ``model`` against a copy with ``ratio`` of its channels
+    removed (``model`` itself is never changed)."""
+    pruned = prune_channels(model, ratio, example_input)
+    shape = tuple(example_input.shape[1:])
+    return costs_table(
+        compare_costs({"dense": model, f"{ratio:.0%} channels removed": pruned}, shape, batch_sizes, rounds)
+    )
+
+
+def speedups(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    ratios,
+    batch_sizes=(1, 64),
+    rounds: int = 5,
+    repeats: int = 5,
+) -> list[dict]:
+    """MAC reduction against measured CPU latency speedup, one uniformly pruned copy per ratio.
+
+    Returns one row per ratio: ``{"ratio", "mac_speedup", "latency_speedup": {batch size: x},
+    "efficiency": {batch size: latency speedup / MAC speedup}}``; speedups are dense / pruned, with
+    latencies from ``compare_costs`` (alternating turns, medians).
+    """
+    models = {"dense": model} | {i: prune_channels(model, r, example_input) for i, r in enumerate(ratios)}
+    costs = compare_costs(models, tuple(example_input.shape[1:]), batch_sizes, rounds, repeats)
+    dense = costs["dense"]
+    rows = []
+    for i, ratio in enumerate(ratios):
+        mac_speedup = dense["macs"] / costs[i]["macs"]
+        latency = {b: dense["latency_ms"][b] / costs[i]["latency_ms"][b] for b in batch_sizes}
+        efficiency = {b: s / mac_speedup for b, s in latency.items()}
+        rows.append(
+            {"ratio": ratio, "mac_speedup": mac_speedup, "latency_speedup": latency, "efficiency": efficiency}
+        )
+    return rows

@@ -392,16 +392,41 @@ def test_ratios_for_a_mac_budget_fit_it_and_spare_sensitive_groups():
 # ---------------------------------------------------------------- costs
 
 
-def test_model_costs_and_table_report_the_metrics():
+def test_compare_costs_and_table_report_the_metrics():
     pruned = ch.prune_channels(DENSE, 0.5, DIGIT)
-    costs = ch.model_costs(pruned, (1, 8, 8), batch_sizes=(1, 8), repeats=3)
-    assert costs["params"] == count_params(pruned)
-    assert costs["macs"] == count_macs(pruned, (1, 8, 8))
-    assert costs["bytes"] == model_size_bytes(pruned)
-    assert set(costs["latency_ms"]) == {1, 8} and all(t > 0 for t in costs["latency_ms"].values())
-    table = ch.costs_table({"dense": DENSE, "pruned": pruned}, (1, 8, 8), batch_sizes=(1,), repeats=3)
-    lines = table.splitlines()
-    assert len(lines) == 3 and "latency b=1 ms" in lines[0]
-    assert lines[1].count("(1.00x)") == 4 and f"{count_params(pruned):,}" in lines[2]
+    costs = ch.compare_costs({"dense": DENSE, "pruned": pruned}, (1, 8, 8), (1, 8), rounds=2, repeats=2)
+    assert costs["pruned"]["params"] == count_params(pruned)
+    assert costs["pruned"]["macs"] == count_macs(pruned, (1, 8, 8))
+    assert costs["pruned"]["bytes"] == model_size_bytes(pruned)
+    assert all(set(c["latency_ms"]) == {1, 8} for c in costs.values())
+    assert all(t > 0 for c in costs.values() for t in c["latency_ms"].values())
+    lines = ch.costs_table(costs).splitlines()
+    assert len(lines) == 3 and lines[0].split()[-3:] == ["latency", "b=8", "ms"]
+    assert lines[1].count("(1.00x)") == 5
+    params_ratio = count_params(pruned) / count_params(DENSE)
+    assert f"{count_params(pruned):,} ({params_ratio:.2f}x)" in lines[2]
     with pytest.raises(ValueError, match="models must hold"):
-        ch.costs_table({}, (1, 8, 8))
+        ch.compare_costs({}, (1, 8, 8))
+
+
+def test_interleaved_latency_is_one_median_per_model():
+    times = ch.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+    with pytest.raises(ValueError, match="rounds must be a positive integer"):
+        ch.interleaved_latency([DENSE], DIGIT, rounds=0)
+
+
+def test_ratio_costs_leaves_the_model_alone_and_reports_the_pruned_copy():
+    before = {k: v.clone() for k, v in DENSE.state_dict().items()}
+    table = ch.ratio_costs(DENSE, 0.3, DIGIT, batch_sizes=(1,), rounds=1)
+    assert all(torch.equal(before[k], v) for k, v in DENSE.state_dict().items())
+    pruned = ch.prune_channels(DENSE, 0.3, DIGIT)
+    assert "30% channels removed" in table and f"{count_macs(pruned, (1, 8, 8)):,}" in table
+
+
+def test_speedups_compare_macs_of_each_ratio_with_dense():
+    rows = ch.speedups(DENSE, DIGIT, (0.25, 0.5), batch_sizes=(2,), rounds=1, repeats=1)
+    for row in rows:
+        pruned = ch.prune_channels(DENSE, row["ratio"], DIGIT)
+        assert row["mac_speedup"] == pytest.approx(1 / ch.mac_fraction(DENSE, pruned, DIGIT))
+        assert row["efficiency"][2] == pytest.approx(row["latency_speedup"][2] / row["mac_speedup"])
