@@ -25,15 +25,19 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # --- layout -------------------------------------------------------------------------------------
 
 
-def _check_weight(weight) -> torch.Tensor:
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
-    if weight.dim() < 2:
+def _check_matrix_like(tensor, name: str) -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dim() < 2:
         raise ValueError(
-            f"weight must have at least 2 dimensions (Linear (Co, Ci) or Conv (Co, Ci, Kh, Kw)), "
-            f"got shape {tuple(weight.shape)}"
+            f"{name} must have at least 2 dimensions (Linear (Co, Ci) or Conv (Co, Ci, Kh, Kw)), "
+            f"got shape {tuple(tensor.shape)}"
         )
-    if weight.dtype not in FLOAT_DTYPES:
+    return tensor
+
+
+def _check_weight(weight) -> torch.Tensor:
+    if _check_matrix_like(weight, "weight").dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"weight must have a floating dtype ({', '.join(map(str, FLOAT_DTYPES))}), got {weight.dtype}"
         )
@@ -53,8 +57,9 @@ def reduction_matrix(weight: torch.Tensor) -> torch.Tensor:
     """The weight as the hardware multiplies it: (Co, K) with K = Ci·Kh·Kw ordered (Kh, Kw, Ci).
 
     Linear (Co, Ci) is returned as is; Conv (Co, Ci, *kernel) becomes channels-last, then flattened.
+    Works for masks too (any dtype).
     """
-    return _check_weight(weight).movedim(1, -1).reshape(weight.shape[0], -1)
+    return _check_matrix_like(weight, "weight").movedim(1, -1).reshape(weight.shape[0], -1)
 
 
 def from_reduction_matrix(matrix: torch.Tensor, shape) -> torch.Tensor:
@@ -121,9 +126,7 @@ def _kept_groups(weight: torch.Tensor, n: int, m: int, pad: bool) -> torch.Tenso
 def kept_per_group(mask: torch.Tensor, m: int, pad: bool = False) -> torch.Tensor:
     """(Co, G) number of True entries in each group of ``m`` of a mask (or non-zeros of a weight)."""
     check_positive_int("m", m)
-    if not isinstance(mask, torch.Tensor) or mask.dim() < 2:
-        raise TypeError(f"mask must be a torch.Tensor with at least 2 dimensions, got {mask!r}")
-    return _grouped((mask != 0).float(), m, pad).sum(dim=-1).long()
+    return _grouped((_check_matrix_like(mask, "mask") != 0).float(), m, pad).sum(dim=-1).long()
 
 
 def kept_magnitude(weight: torch.Tensor, mask: torch.Tensor) -> float:
