@@ -1,0 +1,86 @@
+"""Checks for lesson 04's exercises (channel pruning)."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..channels import input_channel_norms, prune_conv_pair
+from ..channels import largest_safe_ratio as _largest_safe_ratio
+from . import Case, run_check, same
+
+
+def input_channel_importance(fn):
+    """Exercise 4.1: the L2 norm of each input channel's slice of a conv weight (Co, Ci, Kh, Kw)."""
+    g = torch.Generator().manual_seed(0)
+    zero_channel = torch.randn(4, 3, 3, 3, generator=g)
+    zero_channel[:, 1] = 0
+    cases = [
+        Case("a 1x1 conv with 2 outputs and 3 inputs", (torch.tensor([[[[3.0]], [[0.0]], [[1.0]]],
+                                                                     [[[4.0]], [[2.0]], [[-1.0]]]]),)),
+        Case("a 3x3 conv, 8 outputs, 5 inputs", (torch.randn(8, 5, 3, 3, generator=g),)),
+        Case("input channel 1 is all zeros", (zero_channel,)),
+        Case("a single input channel", (torch.randn(6, 1, 5, 5, generator=g),)),
+    ]  # fmt: skip
+    return run_check("4.1", fn, input_channel_norms, cases)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """What a pruned (conv, consumer) pair must match: channel counts and every weight."""
+
+    out_channels: int
+    in_channels: int
+    tensors: tuple
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, _Pair)
+            and (self.out_channels, self.in_channels) == (other.out_channels, other.in_channels)
+            and same(self.tensors, other.tensors)
+        )
+
+    def __repr__(self):
+        conv_weight = self.tensors[0]
+        norms = [round(v, 3) for v in conv_weight.abs().flatten(1).sum(dim=1).tolist()]
+        return (
+            f"conv with {self.out_channels} output channels (filter L1 norms in order {norms}) and a "
+            f"consumer with {self.in_channels} input channels"
+        )
+
+
+def _pair(result) -> "_Pair | str":
+    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(m, nn.Conv2d) for m in result)):
+        return f"not a (conv, consumer) pair of nn.Conv2d: {type(result).__name__}"
+    conv, consumer = result
+    tensors = (
+        conv.weight.detach(),
+        None if conv.bias is None else conv.bias.detach(),
+        consumer.weight.detach(),
+    )
+    return _Pair(conv.out_channels, consumer.in_channels, tensors)
+
+
+def keep_top_filters(fn):
+    """Exercise 4.2: keep a conv's n_keep filters of largest L1 norm and fix the consumer's inputs."""
+    torch.manual_seed(1)
+    cases = [
+        Case("8 filters, keep 5", (nn.Conv2d(1, 8, 3), nn.Conv2d(8, 4, 3), 5)),
+        Case("no bias, 3x3 -> 1x1, keep 2 of 6", (nn.Conv2d(3, 6, 3, bias=False), nn.Conv2d(6, 2, 1), 2)),
+        Case("keep every filter", (nn.Conv2d(2, 4, 3), nn.Conv2d(4, 3, 3), 4)),
+        Case("keep one filter", (nn.Conv2d(2, 5, 1), nn.Conv2d(5, 2, 3), 1)),
+    ]
+    return run_check("4.2", lambda *a: _pair(fn(*a)), lambda *a: _pair(prune_conv_pair(*a)), cases)
+
+
+def largest_safe_ratio(fn):
+    """Exercise 4.3: the largest ratio whose accuracy is at most max_drop below dense, else 0.0."""
+    ratios = (0.25, 0.5, 0.75)
+    cases = [
+        Case("accuracy falls steadily", (ratios, (1.0, 0.875, 0.5), 1.0, 0.125)),
+        Case("a drop exactly equal to max_drop is allowed", (ratios, (0.75, 0.5, 0.25), 1.0, 0.25)),
+        Case("no ratio is safe", (ratios, (0.5, 0.25, 0.0), 1.0, 0.25)),
+        Case("not monotone: a later ratio recovers", (ratios, (1.0, 0.5, 0.9375), 1.0, 0.0625)),
+        Case("every ratio is safe", (ratios, (1.0, 1.0, 1.0), 1.0, 0.0)),
+    ]
+    return run_check("4.3", fn, _largest_safe_ratio, cases)

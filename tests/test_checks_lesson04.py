@@ -1,0 +1,94 @@
+"""Lesson 04's checks pass on the reference answers and fail, naming the case, on plausible mistakes."""
+
+import copy
+
+import pytest
+
+from course_lib import channels as ch
+from course_lib.checks import lesson04 as check
+
+
+def input_norms_of_outputs(weight):  # the norm of each *output* filter instead
+    return weight.flatten(1).norm(dim=1)
+
+
+def input_norms_l1(weight):
+    return weight.transpose(0, 1).flatten(1).abs().sum(dim=1)
+
+
+def input_norms_squared(weight):
+    return weight.transpose(0, 1).flatten(1).square().sum(dim=1)
+
+
+def top_filters_by_score_order(conv, consumer, n_keep):
+    """Keeps the right filters but sorts them by score, so they no longer match the consumer's order."""
+    conv, consumer = copy.deepcopy(conv), copy.deepcopy(consumer)
+    keep = conv.weight.abs().flatten(1).sum(dim=1).argsort(descending=True)[:n_keep]
+    ch.shrink_outputs(conv, keep)
+    ch.shrink_inputs(consumer, keep)
+    return conv, consumer
+
+
+def top_filters_consumer_unchanged(conv, consumer, n_keep):
+    conv, _ = ch.prune_conv_pair(conv, consumer, n_keep)
+    return conv, consumer
+
+
+def smallest_filters(conv, consumer, n_keep):
+    conv, consumer = copy.deepcopy(conv), copy.deepcopy(consumer)
+    keep = conv.weight.abs().flatten(1).sum(dim=1).argsort()[:n_keep].sort().values
+    ch.shrink_outputs(conv, keep)
+    ch.shrink_inputs(consumer, keep)
+    return conv, consumer
+
+
+def smallest_safe_ratio(ratios, values, dense, max_drop):
+    return min((r for r, v in zip(ratios, values) if dense - v <= max_drop), default=0.0)
+
+
+def strict_drop(ratios, values, dense, max_drop):
+    return max((r for r, v in zip(ratios, values) if dense - v < max_drop), default=0.0)
+
+
+def stop_at_first_unsafe(ratios, values, dense, max_drop):
+    best = 0.0
+    for r, v in zip(ratios, values):
+        if dense - v > max_drop:
+            break
+        best = r
+    return best
+
+
+CASES = [
+    (check.input_channel_importance, ch.input_channel_norms,
+     [input_norms_of_outputs, input_norms_l1, input_norms_squared]),
+    (check.keep_top_filters, ch.prune_conv_pair,
+     [top_filters_by_score_order, top_filters_consumer_unchanged, smallest_filters]),
+    (check.largest_safe_ratio, ch.largest_safe_ratio,
+     [smallest_safe_ratio, strict_drop, stop_at_first_unsafe]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("checker, reference, wrong", CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_check_passes_on_the_reference_and_fails_on_mistakes(checker, reference, wrong):
+    result = checker(reference)
+    assert result and "✓" in repr(result), repr(result)
+    for answer in wrong:
+        result = checker(answer)
+        assert not result, answer.__name__
+        assert "case" in repr(result) and "expected" in repr(result), repr(result)
+
+
+def test_unfinished_and_crashing_answers_get_a_clear_message():
+    def unfinished(*args):
+        raise NotImplementedError
+
+    assert "not done yet" in repr(check.keep_top_filters(unfinished))
+    assert "raised IndexError" in repr(check.input_channel_importance(lambda w: w[99]))
+    assert "not a (conv, consumer) pair" in repr(check.keep_top_filters(lambda c, n, k: c))
+
+
+def test_a_wrong_pair_is_described_without_the_solution_code():
+    message = repr(check.keep_top_filters(smallest_filters))
+    assert "case 1 (8 filters, keep 5)" in message
+    assert "conv with 5 output channels" in message and "filter L1 norms" in message
