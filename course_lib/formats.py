@@ -360,15 +360,16 @@ class Bitmap(SparseMatrix):
     def storage_bits(shape, nnz, value_bits) -> dict[str, int]:
         return {"values": nnz * value_bits, "bitmap": shape[0] * shape[1]}
 
-    def _mask(self) -> torch.Tensor:
+    def mask(self) -> torch.Tensor:
+        """The unpacked bitmap: (R, C) bool, True at the non-zeros."""
         return unpack_bits(self.bitmap, 1, math.prod(self.shape)).bool().view(self.shape)
 
     def formula_bits(self):
-        return self.storage_bits(self.shape, int(self._mask().sum()), self.value_bits)
+        return self.storage_bits(self.shape, int(self.mask().sum()), self.value_bits)
 
     def to_dense(self):
         out = self.values.new_zeros(self.shape)
-        out[self._mask()] = self.values
+        out[self.mask()] = self.values
         return out
 
 
@@ -425,9 +426,12 @@ class EIE(SparseMatrix):
         """How many padding zeros the gaps forced."""
         return int((self.values == 0).sum())
 
+    def gap_codes(self) -> torch.Tensor:
+        """The unpacked gaps: (n_stored,) int64, zeros skipped before each stored entry."""
+        return unpack_bits(self.gaps, self.gap_bits, int(self.col_ptr[-1]))
+
     def to_dense(self):
-        n_stored = int(self.col_ptr[-1])
-        steps = (unpack_bits(self.gaps, self.gap_bits, n_stored) + 1).cumsum(0)
+        steps = (self.gap_codes() + 1).cumsum(0)           # running count of rows consumed
         cols = _expand_ptr(self.col_ptr)
         before_column = torch.cat([steps.new_zeros(1), steps])[self.col_ptr[:-1].long()]
         rows = steps - 1 - before_column[cols]             # position within the column
@@ -612,7 +616,7 @@ def as_dtype(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def prune_matrix(weight: torch.Tensor, sparsity: float, dtype: torch.dtype = torch.float32):
     """A magnitude-pruned copy of ``weight`` (R, C) in ``dtype``; ``weight`` is not changed."""
     weight = weight.detach().float()
-    return as_dtype(weight * magnitude_mask(weight, sparsity), dtype)
+    return as_dtype(torch.where(magnitude_mask(weight, sparsity), weight, 0.0), dtype)
 
 
 UNSTRUCTURED_FORMATS = ("coo", "csr", "csc", "bsr", "bitmap", "eie")
@@ -694,7 +698,7 @@ def matmul_times(shape=(1024, 1024), sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 
     torch.set_num_threads(threads)
     try:
         for sparsity in tqdm(sparsities, desc="timing W @ X", disable=not progress):
-            pruned = weight * magnitude_mask(weight, sparsity)
+            pruned = prune_matrix(weight, sparsity)
             csr = encode(pruned, "csr")
             for key, matrix, example in (("dense", pruned, x), ("torch_csr", csr.to_torch(), x),
                                          ("scipy_csr", csr.to_scipy(), x.numpy())):
