@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from course_lib.accelerator import condense, count_multiplications
+from course_lib.checks import lesson08 as check
+from course_lib.propagation import linear_zero_outputs
+
+
+def test_references_pass():
+    assert check.outer_product_multiplications(count_multiplications)
+    assert check.condense_columns(lambda A: condense(A)[1])
+    assert check.zero_outputs(linear_zero_outputs)
+
+
+@pytest.mark.parametrize(
+    "wrong, case",
+    [
+        (lambda A, B: A.nnz * B.nnz, "case 1"),
+        (lambda A, B: int(np.dot(np.diff(A.indptr)[: B.shape[0]], np.diff(B.indptr))), "case 2"),
+        (lambda A, B: (A @ B).nnz, "case 5"),
+    ],
+)
+def test_outer_product_multiplications_rejects_wrong_answers(wrong, case):
+    result = check.outer_product_multiplications(wrong)
+    assert not result and "8.1" in repr(result) and case in repr(result)
+
+
+def zero_padded(A):
+    columns = condense(A)[1]
+    return np.where(columns < 0, 0, columns)
+
+
+def full_width(A):
+    columns = np.full(A.shape, -1)
+    for i in range(A.shape[0]):
+        cols = A.indices[A.indptr[i]: A.indptr[i + 1]]
+        columns[i, : cols.size] = cols
+    return columns
+
+
+@pytest.mark.parametrize(
+    "wrong, case",
+    [(zero_padded, "case 1"), (full_width, "case 1"), (lambda A: condense(A)[1][:, ::-1], "case 1")],
+)
+def test_condense_columns_rejects_wrong_answers(wrong, case):
+    result = check.condense_columns(wrong)
+    assert not result and "8.2" in repr(result) and case in repr(result)
+
+
+@pytest.mark.parametrize(
+    "wrong, case",
+    [
+        (lambda W, z: (W == 0).all(1), "case 2"),  # ignores the zero inputs
+        (lambda W, z: ((W == 0) | z).any(1), "case 2"),  # any instead of all
+        (lambda W, z: ((W == 0) | z[None, :]).all(1) & (W == 0).any(1), "case 3"),
+    ],
+)
+def test_zero_outputs_rejects_wrong_answers(wrong, case):
+    result = check.zero_outputs(wrong)
+    assert not result and "8.3" in repr(result) and case in repr(result)
+
+
+def test_not_done_yet_message():
+    def todo(A, B):
+        raise NotImplementedError
+
+    assert "not done yet" in repr(check.outer_product_multiplications(todo))
