@@ -481,18 +481,18 @@ def plot_pattern_comparison(rows: list[dict]):
     """Two bar charts from ``compare_patterns`` rows: kept magnitude and one-shot accuracy."""
     import matplotlib.pyplot as plt
 
-    labels = [row["pattern"] for row in rows]
-    colors = plt.get_cmap("cividis")([row["sparsity"] for row in rows])
+    labels = [row["pattern"].replace("unstructured ", "unstr. ") for row in rows]
+    cmap = plt.get_cmap("cividis")
+    colors = [cmap(0.85 if row["pattern"].startswith("unstructured") else 0.2) for row in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, key, title in zip(axes, ("kept_fraction", "accuracy"),
                               ("kept magnitude (fraction of |w|)", "one-shot test accuracy")):
-        ax.bar(labels, [100 * row[key] for row in rows], color=colors)
+        percent = [100 * row[key] for row in rows]
+        ax.bar(labels, percent, color=colors)
         ax.set_title(title)
         ax.set_ylabel("percent (%)")
-        ax.set_xlabel("pattern (bar colour: sparsity, cividis)")
-        ax.tick_params(axis="x", rotation=30)
-        low = min(100 * row[key] for row in rows)
-        ax.set_ylim(max(0.0, low - 10), 100)
+        ax.set_xlabel("pattern (dark: N:M, light: unstructured at the same sparsity)")
+        ax.set_ylim(max(0.0, min(percent) - 10), 100)
     fig.tight_layout()
     return fig
 
