@@ -197,14 +197,21 @@ def pattern_set(kernels: torch.Tensor, k: int, n_patterns: int, norm: str = "l2"
     return (top[:, None] & powers) != 0  # (P, K)
 
 
+def choose_patterns(kernels: torch.Tensor, patterns: torch.Tensor, norm: str = "l2") -> torch.Tensor:
+    """For each kernel (G, K), the index (G,) of the pattern (P, K) bool that keeps the most of its
+    L1 norm (sum |w|) or squared L2 norm (sum w^2); ties go to the earlier pattern."""
+    check_choice("norm", norm, GROUP_NORMS)
+    scores = kernels.detach().abs() if norm == "l1" else kernels.detach().pow(2)
+    kept = scores @ patterns.to(scores.dtype).T  # (G, P): what each pattern would keep
+    return kept.argmax(dim=1)
+
+
 def _pattern_mask(weight: torch.Tensor, sparsity: float, norm: str, n_patterns: int) -> torch.Tensor:
     co, ci, kh, kw = weight.shape
     kernels = weight.detach().reshape(co * ci, kh * kw)  # (G, K)
     k = kh * kw - round(sparsity * kh * kw)  # weights kept in every kernel
     patterns = pattern_set(kernels, k, n_patterns, norm)  # (P, K)
-    scores = kernels.abs() if norm == "l1" else kernels.pow(2)
-    kept = scores @ patterns.to(scores.dtype).T  # (G, P): the norm each pattern would keep
-    return patterns[kept.argmax(dim=1)].view(weight.shape)
+    return patterns[choose_patterns(kernels, patterns, norm)].view(weight.shape)
 
 
 def granularity_mask(
