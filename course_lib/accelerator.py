@@ -241,6 +241,25 @@ def condense(A) -> tuple[np.ndarray, np.ndarray]:
     return values, columns
 
 
+def _partial_matrices(A: sp.csr_matrix, row_nnz_B: np.ndarray, condensed: bool):
+    """(the partial matrix each non-zero of A feeds, the size of every partial matrix)."""
+    if condensed:  # partial matrix j: the j-th non-zero of every row
+        rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        leaf_of_nnz = np.arange(A.nnz) - A.indptr[rows]
+    else:  # partial matrix: one per non-empty column of A, in column order
+        leaf_of_nnz = np.cumsum(np.bincount(A.indices, minlength=A.shape[1]) > 0)[A.indices] - 1
+    n_leaves = int(leaf_of_nnz.max(initial=-1)) + 1
+    sizes = np.bincount(leaf_of_nnz, weights=row_nnz_B[A.indices], minlength=n_leaves)
+    return leaf_of_nnz, sizes.astype(np.int64)
+
+
+def partial_matrix_sizes(A, B, condensed: bool = True) -> np.ndarray:
+    """Entries of each partial matrix of the outer product A @ B, in the order they are produced:
+    (longest row's nnz,) with condensing, (non-empty columns of A,) without."""
+    A, B = _check_operands(A, B)
+    return _partial_matrices(A, np.diff(B.indptr), condensed)[1]
+
+
 def merge_schedule(sizes, width: int, huffman: bool = True) -> list[tuple[int, ...]]:
     """Plan the merge rounds of ``len(sizes)`` partial matrices on a ``width``-way merger.
 
@@ -438,13 +457,8 @@ def simulate_spgemm(
     else:
         pipelined = dataflow == "sparch"
         condensed = pipelined and condense
-        if condensed:  # leaf = position of the non-zero inside its row
-            rows = np.repeat(np.arange(M), np.diff(A.indptr))
-            leaf_of_nnz = np.arange(A.nnz) - A.indptr[rows]
-        else:  # leaf = rank of the non-zero's column among A's non-empty columns
-            leaf_of_nnz = np.cumsum(col_nnz_A > 0)[A.indices] - 1
-        n_leaves = int(leaf_of_nnz.max(initial=-1)) + 1
-        leaf_sizes = np.bincount(leaf_of_nnz, weights=row_nnz_B[A.indices], minlength=n_leaves)
+        leaf_of_nnz, leaf_sizes = _partial_matrices(A, row_nnz_B, condensed)
+        n_leaves = leaf_sizes.size
         width = hw.merge_width if pipelined else max(n_leaves, 2)  # OuterSPACE merges all at once
         rounds = merge_schedule(leaf_sizes, width, huffman and pipelined) if n_leaves else [()]
         C, round_nnz, round_inputs, order = _merge_tree_product(A, B, leaf_of_nnz, rounds, n_leaves)
