@@ -4,6 +4,7 @@ and MACs against measured latency. Colour-blind-safe colours only (viridis)."""
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Patch
 
 from .channels import ChannelGroup, Sensitivity, n_pruned
 from .pruning import keep_largest
@@ -66,14 +67,16 @@ def plot_channel_ranking(scores: dict[str, torch.Tensor], ratio: float, layer: s
         first.numpy(),
         color=np.where(removed.numpy()[:, None], removed_colour, kept_colour),
     )
-    left.bar([], [], color=kept_colour, label="kept")
-    left.bar([], [], color=removed_colour, label=f"removed ({int(removed.sum())} of {len(first)})")
+    handles = [
+        Patch(color=kept_colour, label="kept"),
+        Patch(color=removed_colour, label=f"removed ({int(removed.sum())} of {len(first)})"),
+    ]
     left.set(
         xlabel=f"output channel of {layer}",
         ylabel=f"{name} score",
         title=f"{layer}: {name} importance of each channel, {ratio:.0%} removed",
     )
-    left.legend()
+    left.legend(handles=handles, loc="lower right")
     overlap = pruned_overlap(scores, ratio).numpy()
     image = right.imshow(overlap, cmap="viridis", vmin=0, vmax=1)
     labels = list(scores)
@@ -102,27 +105,26 @@ def plot_sensitivity(scan: Sensitivity, ax=None):
     return ax
 
 
-def plot_speedups(rows: list[dict], ax=None):
-    """Measured latency speedup against MAC speedup per batch size, with the ideal line y = x."""
+def plot_speedups(rows: list[dict], statistic: str = "min", ax=None):
+    """Measured latency speedup (``statistic`` of the timed runs) against MAC speedup, one line per
+    batch size, with the ideal line y = x; ``rows`` come from ``channels.speedups``."""
     ax = ax or plt.gca()
     mac = [r["mac_speedup"] for r in rows]
-    batch_sizes = list(rows[0]["latency_speedup"])
+    batch_sizes = list(rows[0]["latency_speedup"][statistic])
     for b, colour in zip(batch_sizes, palette(len(batch_sizes))):
-        ax.plot(mac, [r["latency_speedup"][b] for r in rows], "o-", color=colour, label=f"batch {b}")
-    top = max(mac)
-    ax.plot([1, top], [1, top], "--", color="0.5", label="ideal: latency falls like MACs")
-    for r in rows:
+        measured = [r["latency_speedup"][statistic][b] for r in rows]
+        ax.plot(mac, measured, "o-", color=colour, label=f"batch {b}")
+    ax.plot([1, max(mac)], [1, max(mac)], "--", color="0.5", label="ideal: latency falls like MACs")
+    for r in rows:  # label each ratio on the ideal line, where its MAC speedup sits
+        where = (r["mac_speedup"], r["mac_speedup"])
         ax.annotate(
-            f"{r['ratio']:.0%}",
-            (r["mac_speedup"], 1),
-            textcoords="offset points",
-            xytext=(0, -14),
-            ha="center",
-            fontsize=8,
+            f"{r['ratio']:.0%} removed", where, textcoords="offset points", xytext=(-6, 4), ha="right"
         )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set(
         xlabel="MAC speedup (dense / pruned)",
-        ylabel="measured CPU latency speedup",
+        ylabel=f"CPU latency speedup ({statistic} of runs)",
         title="Fewer MACs, but how much faster?",
     )
     ax.legend()

@@ -438,10 +438,10 @@ def _prune(model: nn.Module, groups, scores, ratios: dict[str, float]) -> nn.Mod
     return pruned
 
 
-def _resolve_scores(model, groups, importance, batch) -> dict[str, torch.Tensor]:
+def _resolve_scores(model, groups, importance, batch, seed: int = 0) -> dict[str, torch.Tensor]:
     if callable(importance):
         return {g.name: importance(model, g) for g in groups if g.prunable}
-    return group_scores(model, groups, importance, batch)
+    return group_scores(model, groups, importance, batch, seed)
 
 
 def prune_channels(
@@ -450,6 +450,7 @@ def prune_channels(
     example_input: torch.Tensor,
     importance: str | Callable = "l1",
     batch=None,
+    seed: int = 0,
 ) -> nn.Module:
     """A new, physically smaller copy of ``model`` with the least important channels removed.
 
@@ -457,12 +458,12 @@ def prune_channels(
     ``{layer name: ratio}`` (a group's name or any of its producers; unnamed groups keep all their
     channels). ``example_input`` (B, ...) is a batch the model accepts. ``importance`` is a
     criterion of ``group_scores`` or a callable ``(model, group) -> (C,) scores``; ``batch`` is the
-    (inputs, labels) pair the ``taylor`` criterion needs. ``model`` itself is not changed, and at
-    ratio 0 the copy computes exactly what ``model`` does.
+    (inputs, labels) pair the ``taylor`` criterion needs; ``seed`` seeds the ``random`` one.
+    ``model`` itself is not changed, and at ratio 0 the copy computes exactly what ``model`` does.
     """
     groups = channel_groups(model, example_input)
     ratios = _group_ratios(groups, ratio)
-    pruned = _prune(model, groups, _resolve_scores(model, groups, importance, batch), ratios)
+    pruned = _prune(model, groups, _resolve_scores(model, groups, importance, batch, seed), ratios)
     _check_forward(model, pruned, example_input)
     return pruned
 
@@ -594,29 +595,32 @@ def ratios_for_mac_budget(
 # ---------------------------------------------------------------- what pruning buys
 
 
+LATENCY_STATISTICS = ("median", "min")
+
+
 def interleaved_latency(
     models: list[nn.Module], example: torch.Tensor, rounds: int = 5, repeats: int = 5
-) -> list[float]:
-    """Median CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
+) -> list[dict[str, float]]:
+    """CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
 
-    Each turn times every model once with ``metrics.measure_latency`` (``repeats`` runs, median);
-    the result is the median over turns. Alternating means a burst of load on a shared machine
-    slows all models alike instead of whichever happened to be running.
+    Each turn times every model with ``metrics.measure_latency`` (``repeats`` runs). Returns, per
+    model, ``{"median": median over turns of each turn's median, "min": fastest run}``. Alternating
+    means a burst of load on a shared machine slows all models alike; the fastest run estimates the
+    time without interference at all, which is the steadier figure on a busy machine.
     """
     check_positive_int("rounds", rounds)
-    turns = [
-        [measure_latency(m, example, warmup=1, repeats=repeats).median_ms for m in models]
-        for _ in range(rounds)
-    ]
-    return torch.tensor(turns).median(dim=0).values.tolist()
+    turns = [[measure_latency(m, example, warmup=1, repeats=repeats) for m in models] for _ in range(rounds)]
+    medians = torch.tensor([[t.median_ms for t in turn] for turn in turns]).median(dim=0).values
+    fastest = torch.tensor([[t.min_ms for t in turn] for turn in turns]).min(dim=0).values
+    return [{"median": m, "min": f} for m, f in zip(medians.tolist(), fastest.tolist())]
 
 
 def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 5, repeats: int = 5) -> dict:
     """Parameters, MACs per example, bytes and CPU latency of each model in ``{label: model}``.
 
     ``input_shape`` is one example without the batch dimension, e.g. (1, 8, 8). Returns
-    ``{label: {"params", "macs", "bytes", "latency_ms": {batch size: median ms}}}``, latencies from
-    ``interleaved_latency`` on seeded random inputs.
+    ``{label: {"params", "macs", "bytes", "latency_ms": {"median" | "min": {batch size: ms}}}}``,
+    latencies from ``interleaved_latency`` on seeded random inputs.
     """
     if not models:
         raise ValueError("models must hold at least one {label: model} entry, got an empty dict")
@@ -626,44 +630,50 @@ def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 
             "params": count_params(m),
             "macs": count_macs(m, input_shape),
             "bytes": model_size_bytes(m),
-            "latency_ms": {},
+            "latency_ms": {stat: {} for stat in LATENCY_STATISTICS},
         }
         for label, m in models.items()
     }
     for b in batch_sizes:
         example = torch.randn(check_positive_int("batch_sizes", b), *input_shape, generator=generator)
-        for c, ms in zip(
-            costs.values(), interleaved_latency(list(models.values()), example, rounds, repeats)
-        ):
-            c["latency_ms"][b] = ms
+        timings = interleaved_latency(list(models.values()), example, rounds, repeats)
+        for c, timing in zip(costs.values(), timings):
+            for stat in LATENCY_STATISTICS:
+                c["latency_ms"][stat][b] = timing[stat]
     return costs
 
 
-def costs_table(costs: dict) -> str:
-    """A text table of ``compare_costs``'s result, each cost also as a multiple of the first row's."""
+def costs_table(costs: dict, statistic: str = "median") -> str:
+    """A text table of ``compare_costs``'s result, each cost also as a multiple of the first row's;
+    latency is the ``statistic`` ("median" or "min") of the timed runs."""
+    check_choice("statistic", statistic, LATENCY_STATISTICS)
     base = next(iter(costs.values()))
-    batch_sizes = list(base["latency_ms"])
-    header = ["model", "params", "MACs", "size KB"] + [f"latency b={b} ms" for b in batch_sizes]
+    batch_sizes = list(base["latency_ms"][statistic])
+    header = ["model", "params", "MACs", "size KB"] + [f"{statistic} ms b={b}" for b in batch_sizes]
     rows = [header]
     for label, c in costs.items():
         cells = [("params", 1), ("macs", 1), ("bytes", 1e-3)]
         pairs = [(c[k] * scale, base[k] * scale) for k, scale in cells]
-        pairs += [(c["latency_ms"][b], base["latency_ms"][b]) for b in batch_sizes]
+        pairs += [(c["latency_ms"][statistic][b], base["latency_ms"][statistic][b]) for b in batch_sizes]
         rows.append([label] + [f"{v:,.{0 if v >= 100 else 2}f} ({v / ref:.2f}x)" for v, ref in pairs])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows)
 
 
 def ratio_costs(
-    model: nn.Module, ratio: float, example_input: torch.Tensor, batch_sizes=(1, 64), rounds: int = 3
+    model: nn.Module,
+    ratio: float,
+    example_input: torch.Tensor,
+    batch_sizes=(1, 64),
+    rounds: int = 3,
+    statistic: str = "min",
 ) -> str:
     """The slider's work: ``costs_table`` of ``model`` against a copy with ``ratio`` of its channels
     removed (``model`` itself is never changed)."""
     pruned = prune_channels(model, ratio, example_input)
     shape = tuple(example_input.shape[1:])
-    return costs_table(
-        compare_costs({"dense": model, f"{ratio:.0%} channels removed": pruned}, shape, batch_sizes, rounds)
-    )
+    models = {"dense": model, f"{ratio:.0%} channels removed": pruned}
+    return costs_table(compare_costs(models, shape, batch_sizes, rounds), statistic)
 
 
 def speedups(
@@ -676,19 +686,23 @@ def speedups(
 ) -> list[dict]:
     """MAC reduction against measured CPU latency speedup, one uniformly pruned copy per ratio.
 
-    Returns one row per ratio: ``{"ratio", "mac_speedup", "latency_speedup": {batch size: x},
-    "efficiency": {batch size: latency speedup / MAC speedup}}``; speedups are dense / pruned, with
-    latencies from ``compare_costs`` (alternating turns, medians).
+    Returns one row per ratio: ``{"ratio", "mac_speedup", "latency_speedup": {"median" | "min":
+    {batch size: x}}}``; speedups are dense / pruned, with latencies from ``compare_costs``.
     """
     models = {"dense": model} | {i: prune_channels(model, r, example_input) for i, r in enumerate(ratios)}
     costs = compare_costs(models, tuple(example_input.shape[1:]), batch_sizes, rounds, repeats)
-    dense = costs["dense"]
+    dense = costs["dense"]["latency_ms"]
     rows = []
     for i, ratio in enumerate(ratios):
-        mac_speedup = dense["macs"] / costs[i]["macs"]
-        latency = {b: dense["latency_ms"][b] / costs[i]["latency_ms"][b] for b in batch_sizes}
-        efficiency = {b: s / mac_speedup for b, s in latency.items()}
+        latency = costs[i]["latency_ms"]
         rows.append(
-            {"ratio": ratio, "mac_speedup": mac_speedup, "latency_speedup": latency, "efficiency": efficiency}
+            {
+                "ratio": ratio,
+                "mac_speedup": costs["dense"]["macs"] / costs[i]["macs"],
+                "latency_speedup": {
+                    stat: {b: dense[stat][b] / latency[stat][b] for b in batch_sizes}
+                    for stat in LATENCY_STATISTICS
+                },
+            }
         )
     return rows
