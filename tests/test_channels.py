@@ -398,20 +398,27 @@ def test_compare_costs_and_table_report_the_metrics():
     assert costs["pruned"]["params"] == count_params(pruned)
     assert costs["pruned"]["macs"] == count_macs(pruned, (1, 8, 8))
     assert costs["pruned"]["bytes"] == model_size_bytes(pruned)
-    assert all(set(c["latency_ms"]) == {1, 8} for c in costs.values())
-    assert all(t > 0 for c in costs.values() for t in c["latency_ms"].values())
-    lines = ch.costs_table(costs).splitlines()
-    assert len(lines) == 3 and lines[0].split()[-3:] == ["latency", "b=8", "ms"]
-    assert lines[1].count("(1.00x)") == 5
-    params_ratio = count_params(pruned) / count_params(DENSE)
-    assert f"{count_params(pruned):,} ({params_ratio:.2f}x)" in lines[2]
+    for c in costs.values():
+        median, fastest = c["latency_ms"]["median"], c["latency_ms"]["min"]
+        assert set(median) == set(fastest) == {1, 8}
+        assert all(0 < fastest[b] <= median[b] for b in (1, 8))
+    for statistic in ("median", "min"):
+        lines = ch.costs_table(costs, statistic).splitlines()
+        assert len(lines) == 3 and lines[0].split()[-3:] == [statistic, "ms", "b=8"]
+        assert lines[1].count("(1.00x)") == 5
+        params_ratio = count_params(pruned) / count_params(DENSE)
+        assert f"{count_params(pruned):,} ({params_ratio:.2f}x)" in lines[2]
+        latency = costs["pruned"]["latency_ms"][statistic][8]
+        assert f"{latency:.2f} ({latency / costs['dense']['latency_ms'][statistic][8]:.2f}x)" in lines[2]
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        ch.costs_table(costs, "mean")
     with pytest.raises(ValueError, match="models must hold"):
         ch.compare_costs({}, (1, 8, 8))
 
 
-def test_interleaved_latency_is_one_median_per_model():
+def test_interleaved_latency_is_one_timing_per_model():
     times = ch.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
-    assert len(times) == 2 and all(t > 0 for t in times)
+    assert len(times) == 2 and all(0 < t["min"] <= t["median"] for t in times)
     with pytest.raises(ValueError, match="rounds must be a positive integer"):
         ch.interleaved_latency([DENSE], DIGIT, rounds=0)
 
@@ -429,4 +436,5 @@ def test_speedups_compare_macs_of_each_ratio_with_dense():
     for row in rows:
         pruned = ch.prune_channels(DENSE, row["ratio"], DIGIT)
         assert row["mac_speedup"] == pytest.approx(1 / ch.mac_fraction(DENSE, pruned, DIGIT))
-        assert row["efficiency"][2] == pytest.approx(row["latency_speedup"][2] / row["mac_speedup"])
+        assert set(row["latency_speedup"]) == {"median", "min"}
+        assert all(s > 0 for by_batch in row["latency_speedup"].values() for s in by_batch.values())
