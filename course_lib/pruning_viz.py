@@ -80,7 +80,7 @@ def plot_mask(mask: torch.Tensor, ax=None, title: str = "", max_out: int = 8, ma
     ax = ax or plt.gca()
     image = mask_image(mask, max_out, max_in)
     kh, kw = mask.shape[-2:]
-    ax.imshow(image.float(), cmap="cividis", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(image.float().numpy(), cmap="cividis", vmin=0, vmax=1, interpolation="nearest")
     for r in range(kh, image.shape[0], kh):
         ax.axhline(r - 0.5, color="white", linewidth=0.8)
     for c in range(kw, image.shape[1], kw):
