@@ -112,12 +112,30 @@ def plot_roofline(shapes: dict, dtype: str = "fp16", hw: TensorCoreConfig | None
         for pattern, marker in (("dense", "o"), ("2:4", "^")):
             t = tensor_core_time(m, n, k, pattern, dtype, hw)
             ax.scatter(ai, t.flops / t.seconds / 1e12, color=color, marker=marker, s=40,
-                       label=f"{label} ({pattern})")
+                       label=label if pattern == "dense" else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity of the dense GEMM (flop per byte)")
     ax.set_ylabel("attained TFLOPS (dense-equivalent)")
     ax.set_title(f"Roofline of an A100-like tensor core, {dtype}: dense (o) vs 2:4 (^)")
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_spilled(sizes, plans: dict):
+    """Partial-matrix sizes (top) and, for each merge plan (label -> rounds), which partial
+    matrices it sends through DRAM: those the last round (the root) does not merge directly."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 3.8), sharex=True, height_ratios=(3, 1))
+    top.bar(np.arange(len(sizes)), sizes, width=1.0, color="#31688e")
+    top.set_yscale("log")
+    top.set_ylabel("entries")
+    top.set_title("Partial matrices in the order they are produced, and which ones go through DRAM")
+    for row, rounds in enumerate(plans.values()):
+        spilled = np.setdiff1d(np.arange(len(sizes)), rounds[-1])
+        bottom.scatter(spilled, np.full(spilled.size, row), s=3, marker="|", color="#35b779")
+    bottom.set_yticks(range(len(plans)), list(plans))
+    bottom.set_ylim(-0.6, len(plans) - 0.4)
+    bottom.set_xlabel("partial matrix (condensed column j)")
     fig.tight_layout()
     return fig

@@ -262,3 +262,26 @@ ONES = np.ones((2, 2))
 def test_bad_input_is_a_clear_error(call, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_lesson_figures_draw_the_simulated_numbers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib import accelerator_plots as plots
+
+    A = sparse_matrix("power_law", 120, 0.05, seed=0)
+    reports = compare_dataflows(A, A, HardwareConfig(merge_width=8))
+    fig = plots.plot_traffic_and_cycles(reports, "test")
+    traffic_ax, cycles_ax = fig.axes
+    tops = [sum(p.get_height() for p in traffic_ax.patches[i::3]) for i in range(3)]
+    assert tops == pytest.approx([r.dram_total / 1e6 for r in reports.values()])
+    cycles = [r.cycles / 1e3 for r in reports.values()]
+    assert [p.get_height() for p in cycles_ax.patches] == pytest.approx(cycles)
+    sizes = np.array([5, 1, 9, 2, 7])
+    fig = plots.plot_spilled(sizes, {"Huffman": merge_schedule(sizes, 3)})
+    assert len(fig.axes[1].collections[0].get_offsets()) == 3  # the first round's 3 leaves
+    assert "| a | b |" in plots.markdown_table(["a", "b"], [[1, 2.0]])
+    plt.close("all")
