@@ -78,8 +78,9 @@ def run() -> str:
         "one torch thread and with all of them. Speedups are dense / pruned, given as median / fastest "
         "run (on a busy shared machine the fastest run is the steadier figure); efficiency = latency "
         "speedup / MAC speedup (references: 0.55-0.85, e.g. 2.0x MACs -> 1.1-1.7x latency on GPU, "
-        "Torch-Pruning's ResNet-50 3.85x -> 2.19x). Efficiencies above 1 at batch 1 are likely cache "
-        "effects: the dense model's deep layers stream more weight bytes per image than the cache holds.",
+        "Torch-Pruning's ResNet-50 3.85x -> 2.19x). On a loaded machine the median swings with "
+        "whatever else runs (median efficiencies far above 1 are such bursts hitting the dense model's "
+        "turns); compare the fastest-run figures.",
         "",
         "| threads | channels removed | MAC speedup | latency speedup b=1 | efficiency b=1 "
         "| latency speedup b=64 | efficiency b=64 |",
