@@ -79,6 +79,17 @@ def test_ties_prune_earlier_entries_first():
     assert mask.tolist() == [[False, False, True, True] * 2]
 
 
+@SETTINGS
+@given(st.integers(1, 8), st.data())
+def test_matches_a_stable_sort_reference_with_many_ties(m, data):
+    n = data.draw(st.integers(1, m))
+    values = data.draw(st.lists(st.integers(-2, 2), min_size=3 * m, max_size=3 * m))
+    weight = torch.tensor(values, dtype=torch.float32).view(3, m)  # small integers: ties everywhere
+    order = weight.abs().argsort(dim=-1, stable=True)  # ascending, ties in position order
+    expected = torch.ones_like(weight, dtype=torch.bool).scatter_(-1, order[:, : m - n], False)
+    assert torch.equal(nm_mask(weight, n, m), expected)
+
+
 def test_linear_mask_matches_torch_ao_weight_norm_sparsifier():
     from torch.ao.pruning import WeightNormSparsifier
 
