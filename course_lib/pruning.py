@@ -166,6 +166,14 @@ def global_magnitude_masks(
     return _split_like(keep_largest(flat, round(sparsity * flat.numel())), params)
 
 
+def masks_sparsity(masks: dict[str, torch.Tensor]) -> float:
+    """Fraction of pruned (False) entries over all masks together."""
+    total = sum(m.numel() for m in masks.values())
+    if total == 0:
+        raise ValueError("masks is empty: there is no sparsity to measure")
+    return 1.0 - sum(int(m.sum()) for m in masks.values()) / total
+
+
 # ---- granularity -------------------------------------------------------------------------------
 
 
@@ -384,8 +392,7 @@ class Pruner:
 
     def sparsity(self) -> float:
         """Fraction of pruned entries over all masks together."""
-        total = sum(m.numel() for m in self.masks.values())
-        return 1.0 - sum(int(m.sum()) for m in self.masks.values()) / total
+        return masks_sparsity(self.masks)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The masks (copies), ready for ``torch.save`` and ``torch.load(..., weights_only=True)``."""

@@ -107,3 +107,35 @@ def plot_granularities(weight: torch.Tensor, sparsity: float, granularities=GRAN
         "(first 8×8 kernels; light = kept)"
     )
     return masks
+
+
+def plot_before_after(before: dict, after: dict, ax=None, title: str = "", labels=("one-shot", "fine-tuned")):
+    """Paired bars per key (e.g. per granularity): accuracy before and after fine-tuning, in %."""
+    ax = ax or plt.gca()
+    names = list(before)
+    positions = torch.arange(len(names), dtype=torch.float32).numpy()
+    for offset, values, label, colour in zip((-0.2, 0.2), (before, after), labels, palette(2)):
+        heights = [100 * values[n] for n in names]
+        bars = ax.bar(positions + offset, heights, width=0.4, label=label, color=colour)
+        ax.bar_label(bars, fmt="%.0f", fontsize="small")
+    ax.set_xticks(positions, names)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 122)
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper center", ncol=2)
+    return ax
+
+
+def plot_tradeoff(index_bits_per_weight: dict, accuracy: dict, ax=None, title: str = ""):
+    """One labelled point per granularity: metadata bits per weight (log x) against accuracy (%)."""
+    ax = ax or plt.gca()
+    for i, ((name, bits), colour) in enumerate(zip(index_bits_per_weight.items(), palette(len(accuracy)))):
+        ax.scatter(bits, 100 * accuracy[name], s=70, color=colour)
+        ax.annotate(name, (bits, 100 * accuracy[name]), textcoords="offset points",
+                    xytext=(6, 5 if i % 2 == 0 else -13))  # alternate above/below: neighbours can be close
+    ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.12)
+    ax.set_xlabel("index metadata (bits per weight of the layer, log scale)")
+    ax.set_ylabel("test accuracy after fine-tuning (%)")
+    ax.set_title(title)
+    return ax

@@ -46,3 +46,12 @@ def test_plot_granularities_returns_the_library_masks():
     for granularity, mask in masks.items():
         assert torch.equal(mask, pruning.granularity_mask(weight, 0.5, granularity))
     plt.close("all")
+
+
+def test_before_after_bars_and_tradeoff_points():
+    fig, (a, b) = plt.subplots(1, 2)
+    pruning_viz.plot_before_after({"fine": 0.5, "channel": 0.1}, {"fine": 0.9, "channel": 0.8}, a, "t")
+    assert [round(p.get_height()) for p in a.patches] == [50, 10, 90, 80]
+    pruning_viz.plot_tradeoff({"fine": 1.0, "channel": 0.01}, {"fine": 0.9, "channel": 0.8}, b, "t")
+    assert [t.get_text() for t in b.texts] == ["fine", "channel"] and b.get_xscale() == "log"
+    plt.close(fig)
