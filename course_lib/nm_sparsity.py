@@ -269,6 +269,8 @@ def compress_nm(weight: torch.Tensor, n: int, m: int, pad: bool = False) -> NMCo
     """
     _check_weight(weight)
     n, m = _check_nm(n, m)
+    if m > 256:
+        raise ValueError(f"compress_nm needs m <= 256 so that a position fits in one byte, got m={m}")
     groups = _grouped(weight.detach(), m, pad)  # (Co, G, m)
     columns = _columns(groups)  # (m, Co·G)
     keep = _keep_columns(columns.abs(), n)  # (m, Co·G), n True per column

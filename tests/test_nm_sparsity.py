@@ -247,6 +247,8 @@ def test_pack_bits_bad_input(values, bits, error, match):
 def test_storage_formula_bad_input():
     with pytest.raises(ValueError, match=r"numel must be a non-negative multiple of m=4, got 10"):
         nm_storage_bytes(10, 2, 4, 2)
+    with pytest.raises(ValueError, match="compress_nm needs m <= 256 .*got m=512"):
+        compress_nm(torch.randn(2, 512), 2, 512)
     with pytest.raises(TypeError, match="compressed must be an NMCompressed"):
         decompress_nm(torch.zeros(4))
 
