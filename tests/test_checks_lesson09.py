@@ -1,0 +1,77 @@
+"""Lesson 09's checks pass on the reference answers and fail, naming the case, on plausible mistakes."""
+
+import pytest
+import torch
+
+from course_lib import benefits, dynamic, search
+from course_lib.checks import lesson09 as check
+from course_lib.energy import HOROWITZ_45NM_PJ as T
+
+
+def topk_ties_to_higher_index(scores, k):  # the last k of an ascending sort
+    order = scores.argsort(dim=1, stable=True)[:, -k:]
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, order, True)
+
+
+def topk_smallest(scores, k):
+    order = scores.argsort(dim=1, stable=True)[:, :k]
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, order, True)
+
+
+def topk_over_inputs(scores, k):  # the k largest per channel (column) instead of per input
+    order = scores.argsort(dim=0, descending=True, stable=True)[:k]
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(0, order, True)
+
+
+def best_strict_budget(scores, costs, budget):
+    feasible = [i for i, c in enumerate(costs) if c < budget]
+    return min(feasible, key=lambda i: (-scores[i], costs[i], i))
+
+
+def best_ignoring_budget(scores, costs, budget):
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+def best_ties_by_index(scores, costs, budget):
+    feasible = [i for i, c in enumerate(costs) if c <= budget]
+    return min(feasible, key=lambda i: (-scores[i], i))
+
+
+def energy_per_byte(weight_bytes, macs):  # one DRAM access per byte
+    return weight_bytes * T["32-bit DRAM read"] + macs * (T["32-bit float mult"] + T["32-bit float add"])
+
+
+def energy_without_add(weight_bytes, macs):
+    return weight_bytes / 4 * T["32-bit DRAM read"] + macs * T["32-bit float mult"]
+
+
+def energy_from_sram(weight_bytes, macs):
+    per_mac = T["32-bit float mult"] + T["32-bit float add"]
+    return weight_bytes / 4 * T["32-bit SRAM read (8 KB)"] + macs * per_mac
+
+
+CASES = [
+    (check.topk_mask, dynamic.topk_mask, [topk_ties_to_higher_index, topk_smallest, topk_over_inputs]),
+    (check.best_within_budget, search.best_within_budget,
+     [best_strict_budget, best_ignoring_budget, best_ties_by_index]),
+    (check.energy_pj, benefits.energy_pj, [energy_per_byte, energy_without_add, energy_from_sram]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("checker, reference, wrong", CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_check_passes_on_the_reference_and_fails_on_mistakes(checker, reference, wrong):
+    result = checker(reference)
+    assert result and "✓" in repr(result), repr(result)
+    for answer in wrong:
+        result = checker(answer)
+        assert not result, answer.__name__
+        message = repr(result)
+        assert "case" in message and ("expected" in message or "raised" in message), message
+
+
+def test_unfinished_answers_get_a_clear_message():
+    def unfinished(*args):
+        raise NotImplementedError
+
+    for checker, _, _ in CASES:
+        assert "not done yet" in repr(checker(unfinished))

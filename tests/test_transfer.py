@@ -1,0 +1,49 @@
+"""Transfer helpers: label splits, re-initialisation, the tabular dataset and MLP, transfer vs scratch."""
+
+import pytest
+import torch
+
+from course_lib import channels, data, models, transfer
+
+
+def test_split_by_labels():
+    train, _ = data.digits_splits()
+    low = transfer.split_by_labels(train, range(5))
+    high = transfer.split_by_labels(train, range(5, 10))
+    assert set(low.y.tolist()) == {0, 1, 2, 3, 4} and len(low) + len(high) == len(train)
+    with pytest.raises(ValueError, match="at least one"):
+        transfer.split_by_labels(train, [])
+    with pytest.raises(ValueError, match="no example"):
+        transfer.split_by_labels(train, [42])
+
+
+def test_reinitialised_keeps_shapes_changes_weights_and_is_seeded():
+    model = models.load_pretrained("convnet")
+    fresh, again = transfer.reinitialised(model, 1), transfer.reinitialised(model, 1)
+    states = model.state_dict().items(), fresh.state_dict().values(), again.state_dict().values()
+    for (name, p), q, r in zip(*states):
+        assert p.shape == q.shape and torch.equal(q, r), name
+    assert not torch.equal(model.conv1.weight, fresh.conv1.weight)
+    assert torch.equal(fresh.bn1.running_mean, torch.zeros(16))
+
+
+def test_tabular_splits_and_mlp():
+    train, test = transfer.tabular_splits("wine")
+    assert train.x.shape[1] == 13 and len(train) + len(test) == 178
+    assert train.x.mean(dim=0).abs().max() < 1e-5
+    assert transfer.tabular_mlp(13, classes=3)(train.x[:4]).shape == (4, 3)
+    with pytest.raises(ValueError, match="name must be one of"):
+        transfer.tabular_splits("iris")
+
+
+def test_transfer_vs_scratch_trains_two_copies():
+    train, test = data.digits_splits()
+    model = models.load_pretrained("convnet")
+    small = channels.prune_channels(model, 0.5, torch.zeros(1, 1, 8, 8))
+    before = {k: v.clone() for k, v in small.state_dict().items()}
+    sub = data.Split(train.x[:128], train.y[:128])
+    loaders = data.make_loader(sub, 64), data.make_loader(test, 512)
+    curves = transfer.transfer_vs_scratch(small, "fc2", *loaders, epochs=2)
+    assert set(curves) == {"transfer", "scratch"} and all(len(c) == 2 for c in curves.values())
+    assert curves["transfer"][0] > curves["scratch"][0]
+    assert all(torch.equal(before[k], v) for k, v in small.state_dict().items())
