@@ -170,5 +170,5 @@ def plot_benefits(rows: list[dict], ax=None):
     ax.set_xticks(positions, list(CHART.values()), rotation=15)
     ax.set_ylabel("fraction of the dense model's cost")
     ax.set_title("What each pruning method buys (lower is better; test accuracy in the legend)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
