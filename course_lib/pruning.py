@@ -66,28 +66,49 @@ def prunable_parameters(
     return params
 
 
-def _kth_smallest(flat: torch.Tensor, k: int) -> torch.Tensor:
-    """The k-th smallest value of a 1-D tensor (k from 1), exactly as ``flat.kthvalue(k)``.
+def _kth_smallest(flats: list[torch.Tensor], k: int) -> torch.Tensor:
+    """The k-th smallest value (k from 1) over several 1-D tensors together, exactly as
+    ``torch.cat(flats).kthvalue(k)`` but without building the concatenation when it is large.
 
-    For large tensors, a strided sample brackets the answer [lo, hi] first, so that the exact
-    selection runs on the few values inside the bracket: about 3x faster on 25M values than one
-    kthvalue. If the bracket misses (possible on adversarial data), it falls back to kthvalue.
+    A strided sample brackets the answer [lo, hi] first, so the exact selection runs on the few values
+    inside the bracket: on ResNet-50's 25M weights about 3x less work than one kthvalue. If the
+    bracket misses (possible on adversarial data), it falls back to the full kthvalue.
     """
-    n = flat.numel()
+    n = sum(f.numel() for f in flats)
     if n < _SAMPLED_SELECTION_MIN:
-        return flat.kthvalue(k).values
-    sample = flat[:: n // (1 << 20)]
+        return torch.cat(flats).kthvalue(k).values
+    stride = n // (1 << 20)
+    sample = torch.cat([f[::stride] for f in flats])
     m = sample.numel()
     # The rank of the answer in the sample is about k*m/n, give or take a few binomial std devs.
     centre, margin = k * m / n, 8 * math.sqrt(m) + 8
     lo_rank, hi_rank = math.floor(centre - margin), math.ceil(centre + margin)
-    lo = sample.kthvalue(lo_rank).values if lo_rank >= 1 else flat.new_tensor(-math.inf)
-    hi = sample.kthvalue(hi_rank).values if hi_rank <= m else flat.new_tensor(math.inf)
-    n_below = int(torch.count_nonzero(flat < lo))
-    inside = flat[(flat >= lo) & (flat <= hi)]
+    lo = sample.kthvalue(lo_rank).values if lo_rank >= 1 else sample.new_tensor(-math.inf)
+    hi = sample.kthvalue(hi_rank).values if hi_rank <= m else sample.new_tensor(math.inf)
+    n_below = sum(int(torch.count_nonzero(f < lo)) for f in flats)
+    inside = torch.cat([f[(f >= lo) & (f <= hi)] for f in flats])
     if n_below < k <= n_below + inside.numel():
         return inside.kthvalue(k - n_below).values
-    return flat.kthvalue(k).values
+    return torch.cat(flats).kthvalue(k).values
+
+
+def _keep_largest_many(scores: list[torch.Tensor], n_pruned: int) -> list[torch.Tensor]:
+    """:func:`keep_largest` over several tensors as if concatenated (one global threshold), returning
+    one mask per tensor; ties are broken by position in the concatenation."""
+    flats = [s.detach().flatten() for s in scores]
+    n = sum(f.numel() for f in flats)
+    if n_pruned <= 0 or n_pruned >= n:
+        return [torch.full(s.shape, n_pruned <= 0, dtype=torch.bool, device=s.device) for s in scores]
+    threshold = _kth_smallest(flats, n_pruned)
+    masks = [f > threshold for f in flats]
+    n_ties_kept = n - n_pruned - sum(int(torch.count_nonzero(m)) for m in masks)
+    for f, mask in zip(reversed(flats), reversed(masks)):  # the last ties survive
+        if n_ties_kept <= 0:
+            break
+        ties = (f == threshold).nonzero().flatten()[-n_ties_kept:]
+        mask[ties] = True
+        n_ties_kept -= ties.numel()
+    return [m.view(s.shape) for m, s in zip(masks, scores)]
 
 
 def keep_largest(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
@@ -96,18 +117,7 @@ def keep_largest(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
     Ties at the threshold are broken by position (earlier entries are pruned first), so the result
     is deterministic. O(n): a selection (kthvalue), not a full sort.
     """
-    flat = scores.detach().flatten()
-    if n_pruned <= 0:
-        return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
-    if n_pruned >= flat.numel():
-        return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-    threshold = _kth_smallest(flat, n_pruned)
-    mask = flat > threshold
-    ties = (flat == threshold).nonzero().flatten()
-    n_ties_kept = flat.numel() - n_pruned - int(torch.count_nonzero(mask))
-    if n_ties_kept > 0:
-        mask[ties[ties.numel() - n_ties_kept :]] = True  # the later ties survive
-    return mask.view(scores.shape)
+    return _keep_largest_many([scores], n_pruned)[0]
 
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -128,12 +138,6 @@ def project_l0(w: torch.Tensor, n: int) -> torch.Tensor:
     return w * keep_largest(w.abs(), w.numel() - n)
 
 
-def _split_like(flat_mask: torch.Tensor, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Cut a flat mask over the concatenated ``tensors`` back into one mask per tensor."""
-    pieces = flat_mask.split([t.numel() for t in tensors.values()])
-    return {name: piece.view(t.shape) for (name, t), piece in zip(tensors.items(), pieces)}
-
-
 def masks_from_scores(scores: dict[str, torch.Tensor], sparsity: float, scope: str = "global") -> dict:
     """Masks that prune the lowest-scoring weights: name -> bool mask of that score's shape.
 
@@ -146,8 +150,8 @@ def masks_from_scores(scores: dict[str, torch.Tensor], sparsity: float, scope: s
         raise ValueError("scores is empty: there is nothing to prune")
     if scope == "layer":
         return {name: keep_largest(s, round(sparsity * s.numel())) for name, s in scores.items()}
-    flat = torch.cat([s.detach().flatten() for s in scores.values()])
-    return _split_like(keep_largest(flat, round(sparsity * flat.numel())), scores)
+    total = sum(s.numel() for s in scores.values())
+    return dict(zip(scores, _keep_largest_many(list(scores.values()), round(sparsity * total))))
 
 
 def global_magnitude_masks(
@@ -162,8 +166,7 @@ def global_magnitude_masks(
     params = prunable_parameters(model, include_biases, include_norm)
     if not params:
         raise ValueError(f"model has no Conv2d or Linear weights to prune: {type(model).__name__}")
-    flat = torch.cat([p.detach().flatten() for p in params.values()]).abs_()  # one buffer, no copies
-    return _split_like(keep_largest(flat, round(sparsity * flat.numel())), params)
+    return masks_from_scores({name: p.detach().abs() for name, p in params.items()}, sparsity)
 
 
 def masks_sparsity(masks: dict[str, torch.Tensor]) -> float:

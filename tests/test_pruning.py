@@ -90,6 +90,19 @@ def test_keep_largest_on_large_tensors_matches_a_full_sort(kind):
         assert torch.equal(pruning.keep_largest(scores, n_pruned), reference_keep_largest(scores, n_pruned))
 
 
+def test_global_selection_over_several_large_tensors_matches_a_full_sort():
+    gen = torch.Generator().manual_seed(2)
+    scores = {
+        "a": torch.randint(0, 50, (1000, 1500), generator=gen).float(),  # ties across tensors
+        "b": torch.randint(0, 50, (3_000_000,), generator=gen).float(),
+        "c": torch.rand(7, 11, generator=gen) * 50,
+    }
+    masks = pruning.masks_from_scores(scores, 0.37)
+    flat = torch.cat([s.flatten() for s in scores.values()])
+    expected = reference_keep_largest(flat, round(0.37 * flat.numel()))
+    assert torch.equal(torch.cat([m.flatten() for m in masks.values()]), expected)
+
+
 @pytest.mark.parametrize(
     ("sparsity", "error"),
     [(-0.1, ValueError), (1.5, ValueError), (math.nan, ValueError), ("0.5", TypeError), (True, TypeError)],
