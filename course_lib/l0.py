@@ -140,6 +140,11 @@ def l0_study(model: nn.Module, batch, loss_fn=F.mse_loss) -> dict:
     """
     w = flat_weights(model)
     d = w.numel()
+    if d > MAX_BRUTE_FORCE_WEIGHTS:
+        raise ValueError(
+            f"model has {d} prunable weights; brute force tries all 2^d supports, so it allows at most "
+            f"{MAX_BRUTE_FORCE_WEIGHTS}"
+        )
     supports = all_supports(d)  # (2^d, d)
     sizes = supports.sum(dim=1)  # (2^d,)
     losses = support_losses(model, batch, supports, loss_fn)  # (2^d,)

@@ -34,16 +34,21 @@ PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 GRANULARITIES = ("fine", "pattern", "vector", "kernel", "channel")
 GROUP_NORMS = ("l1", "l2")
+MAX_PATTERN_POSITIONS = 62  # a support of Kh*Kw positions is coded as the bits of one int64
 # Above this many scores, keep_largest first brackets the threshold on a strided sample (exact anyway).
 _SAMPLED_SELECTION_MIN = 1 << 22
 
 
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """The weights of every Conv2d and Linear layer, by parameter name (``"conv1.weight"``)."""
+    return _layer_weights(model, PRUNABLE_TYPES)
+
+
+def _layer_weights(model: nn.Module, layer_types) -> dict[str, nn.Parameter]:
     return {
         f"{name}.weight" if name else "weight": module.weight
         for name, module in model.named_modules()
-        if isinstance(module, PRUNABLE_TYPES)
+        if isinstance(module, layer_types)
     }
 
 
@@ -219,6 +224,11 @@ def choose_patterns(kernels: torch.Tensor, patterns: torch.Tensor, norm: str = "
 
 def _pattern_mask(weight: torch.Tensor, sparsity: float, norm: str, n_patterns: int) -> torch.Tensor:
     co, ci, kh, kw = weight.shape
+    if kh * kw > MAX_PATTERN_POSITIONS:
+        raise ValueError(
+            f"pattern pruning encodes a kernel's support in one int64, so it allows kernels of at most "
+            f"{MAX_PATTERN_POSITIONS} positions; weight has shape {tuple(weight.shape)} ({kh * kw})"
+        )
     kernels = weight.detach().reshape(co * ci, kh * kw)  # (G, K)
     k = kh * kw - round(sparsity * kh * kw)  # weights kept in every kernel
     patterns = pattern_set(kernels, k, n_patterns, norm)  # (P, K)
@@ -271,9 +281,7 @@ def granularity_masks(
     layer_types: tuple = (nn.Conv2d,),
 ) -> dict[str, torch.Tensor]:
     """``granularity_mask`` at the same sparsity for every layer of ``layer_types`` (default: convs)."""
-    weights = {
-        f"{name}.weight": m.weight for name, m in model.named_modules() if isinstance(m, layer_types)
-    }
+    weights = _layer_weights(model, layer_types)
     if not weights:
         raise ValueError(f"model {type(model).__name__} has no layers of types {layer_types}")
     return {name: granularity_mask(w, sparsity, granularity, norm) for name, w in weights.items()}
@@ -293,7 +301,8 @@ def index_bits(shape, granularity: str, n_patterns: int = 8) -> int:
     numel = math.prod(shape)
     if granularity == "pattern":
         kernel = shape[-2] * shape[-1]
-        return (numel // kernel) * math.ceil(math.log2(max(n_patterns, 2))) + n_patterns * kernel
+        id_bits = (n_patterns - 1).bit_length()  # ceil(log2(P)): 0 bits when there is one pattern
+        return (numel // kernel) * id_bits + n_patterns * kernel
     unit = {"fine": 1, "vector": shape[-1], "kernel": shape[-2] * shape[-1]}.get(
         granularity, numel // shape[0]
     )

@@ -134,3 +134,9 @@ def test_l0_training_rejects_bad_input():
         l0.train_l0(l0.with_l0_gates(models.MLP()), [], epochs=1, penalty=-1.0)
     with pytest.raises(ValueError, match="no nn.Linear"):
         l0.with_l0_gates(nn.Conv2d(1, 2, 3))
+
+
+def test_brute_force_refuses_models_with_too_many_weights():
+    x = torch.randn(4, 5)
+    with pytest.raises(ValueError, match="model has 25 prunable weights"):
+        l0.l0_study(nn.Linear(5, 5), (x, torch.randn(4, 5)))

@@ -294,8 +294,17 @@ def test_index_bits_count_one_bit_per_unit_and_the_pattern_table():
     shape = (8, 4, 3, 3)
     bits = {g: pruning.index_bits(shape, g) for g in pruning.GRANULARITIES}
     assert bits == {"fine": 288, "vector": 96, "kernel": 32, "channel": 8, "pattern": 32 * 3 + 8 * 9}
+    assert pruning.index_bits(shape, "pattern", n_patterns=1) == 9  # one pattern: no ids, just the table
     with pytest.raises(ValueError, match="does not fit"):
         pruning.index_bits((4, 5), "vector")
+
+
+def test_granularity_masks_on_a_bare_layer_and_too_large_pattern_kernels():
+    assert list(pruning.granularity_masks(nn.Conv2d(2, 3, 3), 0.5, "kernel")) == ["weight"]
+    with pytest.raises(ValueError, match=r"at most 62 positions.*\(2, 2, 8, 8\)"):
+        pruning.granularity_mask(torch.randn(2, 2, 8, 8), 0.5, "pattern")
+    with pytest.raises(ValueError, match="has no layers"):
+        pruning.granularity_masks(nn.Linear(3, 3), 0.5)
 
 
 # ---- the Pruner and torch.nn.utils.prune -----------------------------------------------------------
