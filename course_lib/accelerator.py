@@ -69,19 +69,11 @@ import scipy.sparse as sp
 import torch
 
 from .energy import HOROWITZ_45NM_PJ
-from .validation import check_choice, check_fraction, check_positive_int
+from .validation import check_choice, check_fraction, check_positive_int, check_positive_number
 
 DATAFLOWS = ("inner", "outer", "sparch")
 DRAM, SRAM = "32-bit DRAM read", "32-bit SRAM read (8 KB)"
 FMUL, FADD, IADD = "32-bit float mult", "32-bit float add", "32-bit int add"
-
-
-def _check_positive_number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -101,7 +93,7 @@ class HardwareConfig:
 
     def __post_init__(self):
         for name in ("clock_ghz", "dram_gb_per_s", "buffer_kib"):
-            _check_positive_number(name, getattr(self, name))
+            check_positive_number(name, getattr(self, name))
         for name in ("multipliers", "merge_width", "value_bytes", "index_bytes"):
             check_positive_int(name, getattr(self, name))
         if self.merge_width < 2:
@@ -110,7 +102,7 @@ class HardwareConfig:
         if missing:
             raise ValueError(f"energy_pj must have the keys {sorted(missing)}, got {dict(self.energy_pj)}")
         for key, value in self.energy_pj.items():
-            _check_positive_number(f"energy_pj[{key!r}]", value)
+            check_positive_number(f"energy_pj[{key!r}]", value)
 
     @property
     def entry_bytes(self) -> int:
@@ -608,10 +600,10 @@ class TensorCoreConfig:
     sparse_relayout: bool = True
 
     def __post_init__(self):
-        _check_positive_number("memory_gb_per_s", self.memory_gb_per_s)
+        check_positive_number("memory_gb_per_s", self.memory_gb_per_s)
         for key, value in self.peak_tflops.items():
             check_choice("peak_tflops key", key, set(DTYPE_BYTES))
-            _check_positive_number(f"peak_tflops[{key!r}]", value)
+            check_positive_number(f"peak_tflops[{key!r}]", value)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ A *setting* ``ratios`` maps each prunable dependency group (``channels.channel_g
 fraction of its channels removed; a group keeps ``C - channels.n_pruned(C, ratio)`` channels.
 """
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,16 +27,12 @@ from tqdm.auto import tqdm
 
 from .channels import channel_groups, n_pruned
 from .metrics import count_macs, measure_latency
-from .validation import check_fraction, check_positive_int
+from .validation import check_fraction, check_positive_int, check_positive_number
 
 
 def check_budget(budget) -> float:
     """Return ``budget`` as a float if it is a finite number > 0 (a cost the search may spend)."""
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
-        raise TypeError(f"budget must be a positive number, got {budget!r}")
-    if not math.isfinite(budget) or budget <= 0:
-        raise ValueError(f"budget must be a finite number > 0, got {budget!r}")
-    return float(budget)
+    return check_positive_number("budget", budget)
 
 
 # ---------------------------------------------------------------- what a setting costs
