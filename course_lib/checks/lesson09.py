@@ -9,7 +9,7 @@ from . import Case, run_check
 
 
 def topk_mask(fn):
-    """Exercise 9.1: per input (row), True at the k largest channel scores; ties to the lower index."""
+    """Exercise 9.2: per input (row), True at the k largest channel scores; ties to the lower index."""
     g = torch.Generator().manual_seed(0)
     cases = [
         Case("one input, 4 channels, k=2", (torch.tensor([[0.1, 0.9, 0.3, 0.5]]), 2)),
@@ -19,11 +19,11 @@ def topk_mask(fn):
         Case("k = C keeps everything", (torch.randn(3, 4, generator=g), 4)),
         Case("8 inputs, 16 channels, k=5", (torch.randn(8, 16, generator=g), 5)),
     ]
-    return run_check("9.1", fn, _topk_mask, cases)
+    return run_check("9.2", fn, _topk_mask, cases)
 
 
 def best_within_budget(fn):
-    """Exercise 9.2: the index of the best-scoring candidate with cost <= budget; ties to the lower
+    """Exercise 9.3: the index of the best-scoring candidate with cost <= budget; ties to the lower
     cost, then the earlier candidate."""
     cases = [
         Case("the best overall is over budget", ([0.9, 0.7, 0.8], [0.6, 0.3, 0.5], 0.5)),
@@ -32,11 +32,11 @@ def best_within_budget(fn):
         Case("equal scores and costs: the earlier wins", ([0.7, 0.7], [0.2, 0.2], 1.0)),
         Case("only the last candidate fits", ([0.9, 0.95, 0.1], [2.0, 3.0, 1.0], 1.5)),
     ]
-    return run_check("9.2", fn, _best_within_budget, cases)
+    return run_check("9.3", fn, _best_within_budget, cases)
 
 
 def energy_pj(fn):
-    """Exercise 9.3: DRAM reads of the weight bytes (one 32-bit read per 4 bytes) plus a float
+    """Exercise 9.1: DRAM reads of the weight bytes (one 32-bit read per 4 bytes) plus a float
     multiply and a float add per MAC, in pJ."""
     cases = [
         Case("4 bytes, no MACs", (4, 0)),
@@ -44,4 +44,4 @@ def energy_pj(fn):
         Case("the dense ConvNet's sizes", (162_024, 616_064)),
         Case("a CSR-encoded model", (30_120, 69_073)),
     ]
-    return run_check("9.3", fn, _energy_pj, cases)
+    return run_check("9.1", fn, _energy_pj, cases)
