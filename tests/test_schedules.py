@@ -11,11 +11,13 @@ from course_lib.models import MLP
 from course_lib.pruning import global_magnitude_masks, prunable_weights
 from course_lib.schedules import (
     GradualPruner,
+    PruningRun,
     agp_sparsity,
     agp_steps,
     geometric_sparsities,
     gradual_prune,
     iterative_prune,
+    plot_runs,
 )
 from course_lib.train import train
 
@@ -198,3 +200,17 @@ def test_iterative_prune_bad_epochs():
     with pytest.raises(ValueError, match="epochs_per_round must be a positive integer"):
         iterative_prune(model, loader, [0.5], epochs_per_round=0)
     assert math.isclose(overall_sparsity(model), 0.0)
+
+
+def test_plot_runs_draws_one_line_per_run_and_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = {
+        "a": PruningRun(sparsity=[0.5, 0.9], accuracy=[0.8, 0.9], loss=[1.0, 0.5]),
+        "b": PruningRun(sparsity=[0.9, 0.9], accuracy=[0.7, 0.95], loss=[1.0, 0.4]),
+    }
+    sparsity_ax, accuracy_ax = plot_runs(runs, dense_accuracy=0.99)
+    assert [list(line.get_ydata()) for line in sparsity_ax.get_lines()] == [[50, 90], [90, 90]]
+    assert len(accuracy_ax.get_lines()) == 3  # two runs and the dense reference
+    assert accuracy_ax.get_lines()[-1].get_ydata()[0] == 99
