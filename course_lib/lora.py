@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
 
 from .pruning import PRUNABLE_TYPES
 from .validation import check_positive_int
@@ -147,20 +148,43 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent_name), child, new)
 
 
+def frozen_batchnorm(bn: nn.BatchNorm2d) -> FrozenBatchNorm2d:
+    """torchvision's ``FrozenBatchNorm2d`` with ``bn``'s statistics and affine parameters: it always
+    normalises with the stored running statistics, in train mode too, and has nothing to train."""
+    if bn.running_mean is None:
+        raise ValueError(f"bn must track running statistics to be frozen, got {bn!r}")
+    frozen = FrozenBatchNorm2d(bn.num_features, bn.eps)
+    with torch.no_grad():
+        frozen.running_mean.copy_(bn.running_mean)
+        frozen.running_var.copy_(bn.running_var)
+        if bn.affine:
+            frozen.weight.copy_(bn.weight)
+            frozen.bias.copy_(bn.bias)
+    return frozen
+
+
 def add_lora(model: nn.Module, rank: int, alpha: float | None = None,
              sparse_delta: bool = False) -> nn.Module:
-    """A copy of ``model`` with every parameter frozen and every Conv2d/Linear wrapped in a LoRA
-    adapter of rank ``rank``: only the adapters' A and B train. ``model`` itself is unchanged."""
+    """A copy of ``model`` in which only LoRA adapters of rank ``rank`` can learn.
+
+    Every Conv2d/Linear is wrapped in a ``LoRALinear`` / ``LoRAConv2d`` (its weight frozen, its mask
+    kept), every BatchNorm2d becomes a ``FrozenBatchNorm2d`` (in train mode a BatchNorm would keep
+    re-estimating its statistics, a recovery of its own that does not belong to the adapters: see
+    ``post_training.recalibrate_batchnorm``), and every other parameter is frozen. ``model`` itself is
+    unchanged.
+    """
     adapted = copy.deepcopy(model)
     for p in adapted.parameters():
         p.requires_grad_(False)
-    layers = [(n, m) for n, m in adapted.named_modules() if isinstance(m, PRUNABLE_TYPES)]
-    for name, module in layers:
-        wrapper = LoRALinear if isinstance(module, nn.Linear) else LoRAConv2d
-        try:
-            _replace(adapted, name, wrapper(module, rank, alpha, sparse_delta))
-        except ValueError as err:
-            raise ValueError(f"layer {name!r}: {err}") from err
+    for name, module in list(adapted.named_modules()):
+        if isinstance(module, nn.BatchNorm2d):
+            _replace(adapted, name, frozen_batchnorm(module))
+        elif isinstance(module, PRUNABLE_TYPES):
+            wrapper = LoRALinear if isinstance(module, nn.Linear) else LoRAConv2d
+            try:
+                _replace(adapted, name, wrapper(module, rank, alpha, sparse_delta))
+            except ValueError as err:
+                raise ValueError(f"layer {name!r}: {err}") from err
     return adapted
 
 

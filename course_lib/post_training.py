@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nm_sparsity import _group_mask, nm_mask
+from .nm_sparsity import nm_mask
 from .pruning import prunable_weights
 from .validation import check_choice, check_fraction, check_positive_int
 
@@ -106,8 +106,10 @@ def row_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """
     sparsity = check_fraction("sparsity", sparsity)
     rows = scores.detach().flatten(1)  # (C_out, fan_in)
-    n_kept = rows.shape[1] - round(sparsity * rows.shape[1])
-    return _group_mask(rows, n_kept).view_as(scores)
+    order = rows.argsort(dim=1, stable=True)  # lowest first; equal scores keep their order
+    mask = torch.ones_like(rows, dtype=torch.bool)
+    mask.scatter_(1, order[:, : round(sparsity * rows.shape[1])], False)
+    return mask.view_as(scores)
 
 
 @torch.no_grad()
@@ -181,3 +183,28 @@ def post_training_prune(
                 weight.copy_(reconstruct_weight(weight, masks[name], inputs[name]))
             weight.mul_(masks[name])
     return pruned, masks
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm running statistics are re-estimated on the batch ``x``.
+
+    Pruning shifts every layer's output distribution, so the mean and variance a BatchNorm stored
+    during training no longer fit. One forward pass in train mode with a cumulative average
+    (momentum None) replaces them by the statistics of ``x``: no gradient, no trainable parameter.
+    ``model`` itself is unchanged.
+    """
+    fixed = copy.deepcopy(model)
+    norms = [m for m in fixed.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ValueError(f"model has no BatchNorm layer to recalibrate: {type(model).__name__}")
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+    fixed.train()
+    fixed(x)
+    for bn, momentum in zip(norms, momenta, strict=True):
+        bn.momentum = momentum
+    return fixed.eval()
+

@@ -167,6 +167,7 @@ def gradual_prune(
     final: float,
     epochs: int,
     ramp_epochs: int | None = None,
+    start_epoch: int = 0,
     lr: float = 3e-4,
     every: int = 1,
     exponent: float = 3.0,
@@ -175,31 +176,38 @@ def gradual_prune(
 ) -> PruningRun:
     """Train ``model`` in place for ``epochs`` epochs while AGP raises its sparsity from 0 to ``final``.
 
-    The ramp runs over the first ``ramp_epochs`` epochs (default: two thirds of ``epochs``, at least
-    one), starting at the first step; the remaining epochs train at ``final`` with the masks held.
-    Masks are recomputed every ``every`` steps.
+    The first ``start_epoch`` epochs train dense (useful from scratch, when magnitudes mean nothing
+    yet); the ramp then runs over ``ramp_epochs`` epochs (default: two thirds of the rest, at least
+    one); the remaining epochs train at ``final`` with the masks held. Masks are recomputed every
+    ``every`` steps.
     """
     check_positive_int("epochs", epochs)
-    ramp_epochs = max(1, (2 * epochs) // 3) if ramp_epochs is None else ramp_epochs
+    _check_step("start_epoch", start_epoch)
+    if start_epoch >= epochs:
+        raise ValueError(f"start_epoch must be < epochs={epochs}, got {start_epoch!r}")
+    if ramp_epochs is None:
+        ramp_epochs = max(1, (2 * (epochs - start_epoch)) // 3)
     check_positive_int("ramp_epochs", ramp_epochs)
-    if ramp_epochs > epochs:
-        raise ValueError(f"ramp_epochs must be <= epochs={epochs}, got {ramp_epochs!r}")
+    if start_epoch + ramp_epochs > epochs:
+        raise ValueError(
+            f"start_epoch + ramp_epochs must be <= epochs={epochs}, got {start_epoch} + {ramp_epochs}"
+        )
     steps_per_epoch = len(loader)
-    pruner = GradualPruner(
-        final, start=1, end=max(2, ramp_epochs * steps_per_epoch), every=every, exponent=exponent
-    )
+    start = start_epoch * steps_per_epoch + 1
+    end = max(start + 1, (start_epoch + ramp_epochs) * steps_per_epoch)
+    pruner = GradualPruner(final, start=start, end=end, every=every, exponent=exponent)
     run = PruningRun()
 
     def after_step(m: nn.Module) -> None:
         pruner(m)
         if pruner.step % steps_per_epoch == 0:  # the last step of an epoch
-            run.sparsity.append(_mask_sparsity(pruner.masks))
+            run.sparsity.append(0.0 if pruner.masks is None else _mask_sparsity(pruner.masks))
 
     history = train(
         model, loader, epochs, lr=lr, after_step=after_step, eval_loader=eval_loader,
         progress=progress, desc="gradual pruning",
     )
-    run.loss, run.accuracy, run.masks = history["loss"], history["accuracy"], pruner.masks
+    run.loss, run.accuracy, run.masks = history["loss"], history["accuracy"], pruner.masks or {}
     return run
 
 

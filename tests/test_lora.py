@@ -1,12 +1,14 @@
 import pytest
 import torch
 from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
 
 from course_lib.lora import (
     LoRAConv2d,
     LoRALinear,
     add_lora,
     count_trainable,
+    frozen_batchnorm,
     lora_linear,
     merge_lora,
 )
@@ -165,3 +167,21 @@ def test_bad_base_and_alpha():
         LoRAConv2d(nn.Conv2d(4, 4, 3, groups=2), rank=1)
     with pytest.raises(ValueError, match="alpha"):
         LoRALinear(nn.Linear(4, 4), rank=1, alpha=0)
+
+
+def test_add_lora_freezes_batchnorm_statistics():
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    with torch.no_grad():
+        model.bn2.running_mean.uniform_(-1, 1)
+        model.bn2.running_var.uniform_(0.5, 2)
+    x = torch.randn(8, 1, 8, 8)
+    adapted = add_lora(model, rank=1).train()  # train mode, as during adapter training
+    assert isinstance(adapted.bn2, FrozenBatchNorm2d)
+    assert torch.allclose(adapted(x), model(x), atol=1e-5)  # normalises with the stored statistics
+    assert torch.equal(adapted.bn2.running_mean, model.bn2.running_mean)
+
+
+def test_frozen_batchnorm_needs_running_statistics():
+    with pytest.raises(ValueError, match="track running statistics"):
+        frozen_batchnorm(nn.BatchNorm2d(3, track_running_stats=False))

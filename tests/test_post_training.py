@@ -10,6 +10,7 @@ from course_lib.nm_sparsity import kept_per_group, nm_mask
 from course_lib.post_training import (
     layer_inputs,
     post_training_prune,
+    recalibrate_batchnorm,
     reconstruct_weight,
     row_mask,
     wanda_scores,
@@ -178,3 +179,20 @@ def test_grouped_conv_is_rejected_by_name():
     model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2))
     with pytest.raises(ValueError, match="groups=1"):
         layer_inputs(model, torch.randn(1, 4, 5, 5))
+
+
+def test_recalibrate_batchnorm_uses_the_batch_statistics_and_copies():
+    model = small_model()
+    x = torch.randn(32, 1, 8, 8) * 3 + 1
+    fixed = recalibrate_batchnorm(model, x)
+    assert torch.equal(model.bn1.running_mean, torch.zeros(16))  # the original is untouched
+    with torch.no_grad():
+        h = model.conv1(x)  # bn1's input, (32, 16, 8, 8)
+    assert torch.allclose(fixed.bn1.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(fixed.bn1.running_var, h.var(dim=(0, 2, 3)), rtol=1e-4)
+    assert fixed.bn1.momentum == model.bn1.momentum and not fixed.training
+
+
+def test_recalibrate_batchnorm_needs_a_batchnorm():
+    with pytest.raises(ValueError, match="no BatchNorm layer"):
+        recalibrate_batchnorm(nn.Linear(3, 2), torch.randn(4, 3))

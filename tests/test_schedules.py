@@ -144,8 +144,18 @@ def test_gradual_prune_reaches_final_and_records_each_epoch():
     assert run.sparsity[2:] == pytest.approx([0.9] * 3, abs=1e-3)
     assert run.sparsity[0] > 0.5  # the cubic schedule cuts most in its first third
     assert pruned_sets_match_masks(model, run.masks)
-    with pytest.raises(ValueError, match="ramp_epochs must be <= epochs=2"):
+    with pytest.raises(ValueError, match=r"start_epoch \+ ramp_epochs must be <= epochs=2"):
         gradual_prune(model, loader, final=0.9, epochs=2, ramp_epochs=3)
+    with pytest.raises(ValueError, match="start_epoch must be < epochs=2"):
+        gradual_prune(model, loader, final=0.9, epochs=2, start_epoch=2)
+
+
+def test_gradual_prune_can_train_dense_first():
+    model, loader = tiny_setup()
+    run = gradual_prune(model, loader, final=0.5, epochs=4, start_epoch=2, ramp_epochs=1, lr=1e-2,
+                        progress=False)
+    assert run.sparsity[:2] == [0.0, 0.0]
+    assert run.sparsity[2:] == pytest.approx([0.5, 0.5], abs=1e-3)
 
 
 # --- iterative prune -> retrain -------------------------------------------------------------------
