@@ -200,6 +200,12 @@ def merge_lora(model: nn.Module, keep_sparsity: bool) -> nn.Module:
     return model
 
 
+def adapter_parameters(weight_shape, rank: int) -> int:
+    """Trainable numbers of a rank-``rank`` adapter on a weight (C_out, ...): r * (fan_in + C_out)."""
+    check_positive_int("rank", rank)
+    return rank * (math.prod(weight_shape[1:]) + weight_shape[0])
+
+
 def count_trainable(model: nn.Module) -> int:
     """Parameters that an optimizer would update (``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -6,6 +6,7 @@ from torchvision.ops import FrozenBatchNorm2d
 from course_lib.lora import (
     LoRAConv2d,
     LoRALinear,
+    adapter_parameters,
     add_lora,
     count_trainable,
     frozen_batchnorm,
@@ -13,7 +14,7 @@ from course_lib.lora import (
     merge_lora,
 )
 from course_lib.models import ConvNet
-from course_lib.pruning import apply_masks, global_magnitude_masks, magnitude_mask
+from course_lib.pruning import apply_masks, global_magnitude_masks, magnitude_mask, prunable_weights
 
 
 def pruned_linear(seed=0, sparsity=0.6):
@@ -143,7 +144,7 @@ def test_add_lora_freezes_a_copy_and_merge_restores_plain_layers():
     assert count_trainable(adapted) == 2 * sum(
         w[0].numel() + w.shape[0] for w in (model.conv1.weight, model.conv2.weight,
                                             model.conv3.weight, model.fc1.weight, model.fc2.weight)
-    )
+    ) == sum(adapter_parameters(w.shape, 2) for w in prunable_weights(model).values())
     assert torch.allclose(adapted(x), model(x), atol=1e-5)
     merged = merge_lora(adapted, keep_sparsity=True)
     assert type(merged.conv2) is nn.Conv2d and type(merged.fc1) is nn.Linear

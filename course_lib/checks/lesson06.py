@@ -2,6 +2,7 @@
 
 import torch
 
+from ..lora import adapter_parameters as _adapter_parameters
 from ..lora import lora_linear as _lora_linear
 from ..post_training import wanda_scores as _wanda_scores
 from . import Case, run_check
@@ -30,13 +31,6 @@ def lora_forward(fn):
     return run_check("6.1", fn, _lora_linear, cases)
 
 
-def _lora_parameters(weight_shape, rank: int) -> int:
-    fan_in = 1
-    for size in weight_shape[1:]:
-        fan_in *= size
-    return rank * (fan_in + weight_shape[0])
-
-
 def lora_parameters(fn):
     """Exercise 6.2: trainable numbers of a rank-r adapter on a weight (C_out, ...): r * (fan_in + C_out)."""
     cases = [
@@ -45,7 +39,7 @@ def lora_parameters(fn):
         Case("a Conv weight (64, 32, 3, 3), rank 2", ((64, 32, 3, 3), 2)),
         Case("a Conv weight (16, 1, 3, 3), rank 9", ((16, 1, 3, 3), 9)),
     ]
-    return run_check("6.2", fn, _lora_parameters, cases)
+    return run_check("6.2", fn, _adapter_parameters, cases)
 
 
 def wanda_scores(fn):
