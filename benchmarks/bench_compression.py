@@ -78,7 +78,6 @@ def run() -> str:
 
 
 def _table() -> str:
-    torch.set_flush_denormal(True)  # denormals near pruned weights slow CPU training about 10x
     dense = load_pretrained("convnet")
     train_split, _ = digits_splits()
     test_loader = digits_loaders()[1]
