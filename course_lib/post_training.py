@@ -138,7 +138,9 @@ def reconstruct_weight(
     pair = keep[:, :, None] & keep[:, None, :]  # (C_out, K, K): both coordinates kept
     system = torch.where(pair, hessian, 0.0) + torch.diag_embed((~keep).double())
     rhs = torch.where(keep, w @ hessian, 0.0)  # (C_out, K): (H w_i)_S, H symmetric
-    solved = torch.linalg.solve(system, rhs)
+    # Each system is symmetric positive definite (a block of H, identity elsewhere): Cholesky fits, and
+    # it avoids torch.linalg.solve's batched LU, which returned garbage on 2 CPU threads (torch 2.14, MKL).
+    solved = torch.cholesky_solve(rhs[..., None], torch.linalg.cholesky(system))[..., 0]
     return solved.to(weight.dtype).view_as(weight)
 
 
