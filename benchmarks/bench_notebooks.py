@@ -10,8 +10,12 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 BUDGET_S = 60  # per notebook on a 2-core CPU; the whole course in at most 6 minutes
 
 
-# Appended to a copy of each notebook: the kernel's peak resident memory in MiB (Linux: ru_maxrss in KiB).
-PEAK_MEMORY_CELL = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+# Appended to a copy of each notebook: the kernel's peak resident memory in MiB. Linux's VmHWM belongs
+# to the kernel's own address space (ru_maxrss would carry over the launching process's peak).
+PEAK_MEMORY_CELL = (
+    "print(int(next(line for line in open('/proc/self/status') if line.startswith('VmHWM'))"
+    ".split()[1]) / 1024)"
+)
 
 
 def run_notebook(path: Path) -> tuple[float, float]:

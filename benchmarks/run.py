@@ -7,6 +7,7 @@ Pass module names (``python benchmarks/run.py bench_notebooks``) to run only som
 """
 
 import importlib
+import os
 import platform
 import sys
 import time
@@ -18,6 +19,16 @@ HERE = Path(__file__).resolve().parent
 REPORT = HERE.parent / "docs" / "benchmarks.md"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 def machine_header() -> str:
     return "\n".join(
         [
@@ -27,7 +38,7 @@ def machine_header() -> str:
             "on the machine described here. Timings are medians with min-max over repeats.",
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-            f"- machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}, "
+            f"- machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
             f"{torch.get_num_threads()} torch threads",
             f"- Python {platform.python_version()}, torch {torch.__version__}",
             "",
