@@ -12,10 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $(STAMP)
 
-# JupyterLab on this machine only (127.0.0.1), protected by a fresh random token.
+# JupyterLab on this machine only (127.0.0.1), protected by a fresh random token, which is printed
+# here because Jupyter hides a token it was given. Another port: make lab PORT=8890. As root (a
+# container or a classroom VM) Jupyter refuses to start without --allow-root, so it is added there.
+PORT ?= 8888
 lab: $(STAMP)
+	@token=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	echo; echo "  Open http://127.0.0.1:$(PORT)/lab?token=$$token"; echo; \
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-		--IdentityProvider.token="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+		--ServerApp.port=$(PORT) --ServerApp.port_retries=0 --IdentityProvider.token="$$token" \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
 	$(BIN)/ruff check course_lib tests notebooks benchmarks
