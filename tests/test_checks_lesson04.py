@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+from check_helpers import assert_check_passes_and_rejects
 
 from course_lib import channels as ch
 from course_lib.checks import lesson04 as check
@@ -71,12 +72,7 @@ CASES = [
 
 @pytest.mark.parametrize("checker, reference, wrong", CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_check_passes_on_the_reference_and_fails_on_mistakes(checker, reference, wrong):
-    result = checker(reference)
-    assert result and "✓" in repr(result), repr(result)
-    for answer in wrong:
-        result = checker(answer)
-        assert not result, answer.__name__
-        assert "case" in repr(result) and "expected" in repr(result), repr(result)
+    assert_check_passes_and_rejects(checker, reference, wrong)
 
 
 def test_unfinished_and_crashing_answers_get_a_clear_message():

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from check_helpers import assert_check_passes_and_rejects
 
 from course_lib import benefits, dynamic, search
 from course_lib.checks import lesson09 as check
@@ -60,13 +61,7 @@ CASES = [
 
 @pytest.mark.parametrize("checker, reference, wrong", CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_check_passes_on_the_reference_and_fails_on_mistakes(checker, reference, wrong):
-    result = checker(reference)
-    assert result and "✓" in repr(result), repr(result)
-    for answer in wrong:
-        result = checker(answer)
-        assert not result, answer.__name__
-        message = repr(result)
-        assert "case" in message and ("expected" in message or "raised" in message), message
+    assert_check_passes_and_rejects(checker, reference, wrong)
 
 
 def test_unfinished_answers_get_a_clear_message():
