@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .channels import interleaved_latency
 from .energy import HOROWITZ_45NM_PJ
 from .formats import encode
-from .metrics import count_macs, count_nonzero, count_params
+from .metrics import count_macs, count_nonzero, count_params, interleaved_latency
 from .nm_sparsity import compress_nm
 from .pruning import prunable_weights
 from .train import evaluate
@@ -110,7 +109,7 @@ def benefits_table(
 ) -> list[dict]:
     """One row per ``{label: (model, encoding)}``: accuracy, parameters and non-zeros, bytes
     (``storage``), MACs (all and non-zero), CPU latency in ms at ``batch_size`` (fastest run of
-    ``channels.interleaved_latency``) and energy per inference in microjoules on dense and on sparse
+    ``metrics.interleaved_latency``) and energy per inference in microjoules on dense and on sparse
     hardware."""
     check_positive_int("batch_size", batch_size)
     if not models:

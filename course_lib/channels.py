@@ -27,7 +27,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from tqdm.auto import tqdm
 
-from .metrics import count_macs, count_params, measure_latency, model_size_bytes
+from .metrics import count_macs, count_params, interleaved_latency, model_size_bytes
 from .pruning import keep_largest
 from .validation import check_choice, check_fraction, check_positive_int
 
@@ -596,23 +596,6 @@ def ratios_for_mac_budget(
 
 
 LATENCY_STATISTICS = ("median", "min")
-
-
-def interleaved_latency(
-    models: list[nn.Module], example: torch.Tensor, rounds: int = 5, repeats: int = 5
-) -> list[dict[str, float]]:
-    """CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
-
-    Each turn times every model with ``metrics.measure_latency`` (``repeats`` runs). Returns, per
-    model, ``{"median": median over turns of each turn's median, "min": fastest run}``. Alternating
-    means a burst of load on a shared machine slows all models alike; the fastest run estimates the
-    time without interference at all, which is the steadier figure on a busy machine.
-    """
-    check_positive_int("rounds", rounds)
-    turns = [[measure_latency(m, example, warmup=1, repeats=repeats) for m in models] for _ in range(rounds)]
-    medians = torch.tensor([[t.median_ms for t in turn] for turn in turns]).median(dim=0).values
-    fastest = torch.tensor([[t.min_ms for t in turn] for turn in turns]).min(dim=0).values
-    return [{"median": m, "min": f} for m, f in zip(medians.tolist(), fastest.tolist())]
 
 
 def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 5, repeats: int = 5) -> dict:

@@ -128,3 +128,20 @@ def measure_latency(model: nn.Module, example: torch.Tensor, warmup: int = 5, re
         times.append((time.perf_counter() - start) * 1e3)
     model.train(was_training)
     return Latency(statistics.median(times), min(times), max(times), repeats, torch.get_num_threads())
+
+
+def interleaved_latency(
+    models: list[nn.Module], example: torch.Tensor, rounds: int = 5, repeats: int = 5
+) -> list[dict[str, float]]:
+    """CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
+
+    Each turn times every model with ``measure_latency`` (``repeats`` runs). Returns, per
+    model, ``{"median": median over turns of each turn's median, "min": fastest run}``. Alternating
+    means a burst of load on a shared machine slows all models alike; the fastest run estimates the
+    time without interference at all, which is the steadier figure on a busy machine.
+    """
+    check_positive_int("rounds", rounds)
+    turns = [[measure_latency(m, example, warmup=1, repeats=repeats) for m in models] for _ in range(rounds)]
+    medians = torch.tensor([[t.median_ms for t in turn] for turn in turns]).median(dim=0).values
+    fastest = torch.tensor([[t.min_ms for t in turn] for turn in turns]).min(dim=0).values
+    return [{"median": m, "min": f} for m, f in zip(medians.tolist(), fastest.tolist())]

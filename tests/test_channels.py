@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from course_lib import channels as ch
+from course_lib import metrics
 from course_lib.metrics import count_macs, count_params, model_size_bytes
 from course_lib.models import ConvNet, TinyResNet
 
@@ -417,10 +418,10 @@ def test_compare_costs_and_table_report_the_metrics():
 
 
 def test_interleaved_latency_is_one_timing_per_model():
-    times = ch.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
+    times = metrics.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
     assert len(times) == 2 and all(0 < t["min"] <= t["median"] for t in times)
     with pytest.raises(ValueError, match="rounds must be a positive integer"):
-        ch.interleaved_latency([DENSE], DIGIT, rounds=0)
+        metrics.interleaved_latency([DENSE], DIGIT, rounds=0)
 
 
 def test_ratio_costs_leaves_the_model_alone_and_reports_the_pruned_copy():
