@@ -8,7 +8,7 @@ timed alongside, since every dataflow computes the product along its merge tree.
 
 from common import fmt_seconds, time_call
 
-from course_lib.accelerator import DATAFLOWS, count_multiplications, simulate_spgemm, sparse_matrix
+from course_lib.hardware import DATAFLOWS, count_multiplications, simulate_spgemm, sparse_matrix
 
 SIZES = (1_000, 3_162, 10_000)
 

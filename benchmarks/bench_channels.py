@@ -9,7 +9,7 @@ copy is timed at batch 1 and batch 64. The efficiency column is latency speedup 
 import torch
 from torch import nn
 
-from course_lib.channels import speedups
+from course_lib.analysis import speedups
 
 RATIOS = (0.25, 0.5, 0.75)
 BATCH_SIZES = (1, 64)

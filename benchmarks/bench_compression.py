@@ -7,7 +7,7 @@ channels physically and fine-tunes the smaller network. Post-training rows do no
 128 training images as the calibration batch.
 
 "MACs left" counts, per Conv/Linear layer, the multiply-accumulates whose weight is non-zero
-(``metrics.count_macs`` times the layer's density): a saving that only zero-skipping hardware or
+(``analysis.count_macs`` times the layer's density): a saving that only zero-skipping hardware or
 sparse kernels turn into time, except for channel pruning, whose smaller layers any hardware runs
 faster. The wall time is one run of the recipe on this machine with one torch thread, training
 included.
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from course_lib import channels, metrics, nm_sparsity, post_training, pruning, schedules, train
+from course_lib import analysis, core, pruning, recipes, structured, train
 from course_lib.data import digits_loaders, digits_splits
 from course_lib.models import load_pretrained
 
@@ -28,33 +28,33 @@ LR = 1e-3
 
 
 def weights_left(model) -> int:
-    return sum(int(torch.count_nonzero(w)) for w in pruning.prunable_weights(model).values())
+    return sum(int(torch.count_nonzero(w)) for w in core.prunable_weights(model).values())
 
 
 def macs_left(model) -> float:
     """MACs of one digit image on non-zero weights: sum over layers of MACs x (1 - sparsity)."""
-    macs = metrics.count_macs(model, (1, 8, 8), per_layer=True)
-    sparsity = metrics.layer_sparsity(model)
+    macs = analysis.count_macs(model, (1, 8, 8), per_layer=True)
+    sparsity = analysis.layer_sparsity(model)
     return sum(m * (1 - sparsity[f"{name}.weight"]) for name, m in macs.items())
 
 
 def fine_grained_agp(dense):
     model = copy.deepcopy(dense)
     epochs = FINE_TUNE_EPOCHS["fine-grained"]
-    schedules.gradual_prune(model, digits_loaders(seed=0)[0], 0.9, epochs, ramp_epochs=epochs // 2,
+    recipes.gradual_prune(model, digits_loaders(seed=0)[0], 0.9, epochs, ramp_epochs=epochs // 2,
                             lr=LR, progress=False)
     return model
 
 
 def fine_grained_one_shot(dense):
     model = copy.deepcopy(dense)
-    schedules.iterative_prune(model, digits_loaders(seed=0)[0], [0.9], FINE_TUNE_EPOCHS["fine-grained"],
+    recipes.iterative_prune(model, digits_loaders(seed=0)[0], [0.9], FINE_TUNE_EPOCHS["fine-grained"],
                               lr=LR, progress=False)
     return model
 
 
 def nm_fine_tuned(dense):
-    masks, _ = nm_sparsity.nm_masks(dense, 2, 4)
+    masks, _ = pruning.nm_masks(dense, 2, 4)
     model = copy.deepcopy(dense)
     train.fine_tune(model, digits_loaders(seed=0)[0], FINE_TUNE_EPOCHS["2:4"], lr=LR, masks=masks,
                     progress=False)
@@ -63,7 +63,7 @@ def nm_fine_tuned(dense):
 
 def channel_fine_tuned(dense):
     example = digits_splits()[0].x[:8]
-    model = channels.prune_channels(dense, 0.3, example)
+    model = structured.prune_channels(dense, 0.3, example)
     train.fine_tune(model, digits_loaders(seed=0)[0], FINE_TUNE_EPOCHS["channel"], lr=LR, progress=False)
     return model
 
@@ -85,7 +85,7 @@ def _table() -> str:
     calibration = train_split.x[order[:CALIBRATION_IMAGES]]
 
     def post(**kwargs):
-        return lambda d: post_training.post_training_prune(d, calibration, **kwargs)[0]
+        return lambda d: recipes.post_training_prune(d, calibration, **kwargs)[0]
 
     epochs = FINE_TUNE_EPOCHS
     recipes = {

@@ -4,8 +4,8 @@ of sparse vs dense matrix multiplication."""
 import torch
 from common import fmt_seconds, time_call
 
-from course_lib import formats
-from course_lib.nm_sparsity import nm_mask
+from course_lib import hardware
+from course_lib.pruning import nm_mask
 
 SIDE = 4096
 SPARSITY = 0.9
@@ -17,16 +17,16 @@ SPEED_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 def _throughput_rows() -> list[str]:
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(SIDE, SIDE, generator=generator)
-    unstructured = formats.prune_matrix(weight, SPARSITY)
+    unstructured = hardware.prune_matrix(weight, SPARSITY)
     two_four = torch.where(nm_mask(weight, 2, 4), weight, 0.0)
     dense_mb = weight.numel() * weight.element_size() / 1e6
     rows = []
-    for fmt in formats.FORMATS:
+    for fmt in hardware.FORMATS:
         matrix = two_four if fmt == "nm" else unstructured
         options = OPTIONS.get(fmt, {})
-        encoding = formats.encode(matrix, fmt, **options)
+        encoding = hardware.encode(matrix, fmt, **options)
         assert torch.equal(encoding.to_dense(), matrix)
-        encode_time = time_call(lambda m=matrix, f=fmt, o=options: formats.encode(m, f, **o), repeats=3)
+        encode_time = time_call(lambda m=matrix, f=fmt, o=options: hardware.encode(m, f, **o), repeats=3)
         decode_time = time_call(encoding.to_dense, repeats=3)
         rows.append(
             f"| {fmt} | {encoding.nbytes / 1e6:.1f} | {fmt_seconds(encode_time)} | "
@@ -39,10 +39,10 @@ def _throughput_rows() -> list[str]:
 def _crossover_rows() -> list[str]:
     rows = []
     for batch in (1, 64):
-        times = formats.matmul_times(SPEED_SHAPE, SPEED_SPARSITIES, batch=batch, repeats=5,
+        times = hardware.matmul_times(SPEED_SHAPE, SPEED_SPARSITIES, batch=batch, repeats=5,
                                      threads=1, progress=False)
         for method in ("torch_csr", "scipy_csr"):
-            found = formats.measured_crossover(SPEED_SPARSITIES, times["dense"], times[method])
+            found = hardware.measured_crossover(SPEED_SPARSITIES, times["dense"], times[method])
             ratios = " / ".join(f"{d / s:.2g}" for d, s in zip(times["dense"], times[method]))
             where = "never" if found is None else f"{found:.0%}"
             rows.append(f"| {batch} | {method} | {where} | {ratios} |")
@@ -64,7 +64,7 @@ def run() -> str:
         "",
         f"Sparse vs dense W @ X on one CPU thread, W {SPEED_SHAPE[0]} x {SPEED_SHAPE[1]} "
         "magnitude-pruned, X with `batch` columns: the sparsity from which the sparse product "
-        "stays faster than dense (`formats.measured_crossover`), and the speed-up dense time / "
+        "stays faster than dense (`hardware.measured_crossover`), and the speed-up dense time / "
         f"sparse time at sparsities {', '.join(f'{s:.0%}' for s in SPEED_SPARSITIES)} "
         "(fastest of 5 runs each).",
         "",

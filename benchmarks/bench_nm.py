@@ -12,8 +12,9 @@ import torch
 import torchvision
 from common import fmt_seconds, time_call
 
-from course_lib.nm_sparsity import compress_nm, kept_magnitude, nm_mask, nm_masks, search_permutation
-from course_lib.pruning import prunable_weights
+from course_lib.core import prunable_weights
+from course_lib.hardware import compress_nm
+from course_lib.pruning import kept_magnitude, nm_mask, nm_masks, search_permutation
 
 
 def timed_with_threads(fn, threads: int, repeats: int = 3, warmup: int = 1) -> str:

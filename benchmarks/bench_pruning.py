@@ -15,7 +15,7 @@ import torchvision
 from common import fmt_seconds, time_call
 from torch.nn.utils import prune
 
-from course_lib import pruning
+from course_lib import core, pruning
 
 SPARSITY = 0.9
 REPEATS = 3
@@ -25,11 +25,11 @@ def _time_torch_prune(model: torch.nn.Module) -> tuple[tuple[float, float, float
     times, masks = [], {}
     for _ in range(REPEATS):
         fresh = copy.deepcopy(model)
-        layers = [(m, "weight") for m in fresh.modules() if isinstance(m, pruning.PRUNABLE_TYPES)]
+        layers = [(m, "weight") for m in fresh.modules() if isinstance(m, core.PRUNABLE_TYPES)]
         start = time.perf_counter()
         prune.global_unstructured(layers, pruning_method=prune.L1Unstructured, amount=SPARSITY)
         times.append(time.perf_counter() - start)
-        names = [name for name, m in fresh.named_modules() if isinstance(m, pruning.PRUNABLE_TYPES)]
+        names = [name for name, m in fresh.named_modules() if isinstance(m, core.PRUNABLE_TYPES)]
         masks = {f"{name}.weight": m.weight_mask.bool() for name, (m, _) in zip(names, layers)}
     return (statistics.median(times), min(times), max(times)), masks
 
@@ -47,7 +47,7 @@ def _with_threads(threads: int, fn):
 def run() -> str:
     torch.manual_seed(0)
     model = torchvision.models.resnet50()  # random weights, nothing downloaded
-    total = sum(w.numel() for w in pruning.prunable_weights(model).values())
+    total = sum(w.numel() for w in core.prunable_weights(model).values())
     default_threads = torch.get_num_threads()
 
     rows = []

@@ -1,14 +1,14 @@
 """Lesson 09's trends: how long the automated search and the latency table take, and what they find.
 
 On the shipped digits ConvNet (one CPU thread): the MAC-budget search (population 8, 4 generations,
-each candidate pruned by ``channels.prune_channels`` and scored on 384 held-out training images)
+each candidate pruned by ``structured.prune_channels`` and scored on 384 held-out training images)
 against the uniform 50% cut at the same MAC budget, and the per-layer latency table at batch 64.
 """
 
 import torch
 from common import fmt_seconds, time_call
 
-from course_lib import channels, data, models, search
+from course_lib import analysis, data, models, structured
 
 GRID = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 
@@ -18,24 +18,24 @@ def run() -> str:
     model = models.load_pretrained("convnet")
     train, _ = data.digits_splits()
     x, held_x, held_y = torch.zeros(1, 1, 8, 8), train.x[-384:], train.y[-384:]
-    cost = search.ChannelCostModel(model, x)
+    cost = analysis.ChannelCostModel(model, x)
     groups = list(cost.channels)
 
     @torch.no_grad()
     def score(ratios):
-        pruned = channels.prune_channels(model, ratios, x).eval()
+        pruned = structured.prune_channels(model, ratios, x).eval()
         return (pruned(held_x).argmax(dim=1) == held_y).float().mean().item()
 
     budget = cost.mac_fraction({g: 0.5 for g in groups})
     results = []
 
     def run_search():
-        found = search.evolutionary_search(groups, GRID, score, cost.mac_fraction, budget, progress=False)
+        found = analysis.evolutionary_search(groups, GRID, score, cost.mac_fraction, budget, progress=False)
         results.append(found)
 
     search_time = time_call(run_search, repeats=3, warmup=0)
     best = results[-1].best
-    table_time = time_call(lambda: search.latency_table(model, x, GRID, 64, 5, progress=False), repeats=3)
+    table_time = time_call(lambda: analysis.latency_table(model, x, GRID, 64, 5, progress=False), repeats=3)
     uniform = score({g: 0.5 for g in groups})
     return "\n".join([
         "## Trends (lesson 09): automated search and latency table",

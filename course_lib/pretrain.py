@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from . import models
-from .data import digits_loaders
+from .data.digits import digits_loaders
 from .train import evaluate, seed_everything, train
 
 

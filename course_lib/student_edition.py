@@ -13,7 +13,11 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
 EXERCISE = re.compile(r"Exercise\s+(\d+\.\d+)")
 
 

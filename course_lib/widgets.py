@@ -3,10 +3,11 @@
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from .metrics import count_nonzero, count_params
-from .sweeps import pruned_copy
+from .analysis.metrics import count_nonzero, count_params
+from .analysis.sweeps import pruned_copy
+from .plots.style import palette
+from .plots.weights import plot_weight_histogram
 from .train import evaluate
-from .viz import palette, plot_weight_histogram
 
 
 def sparsity_explorer(model, loader, initial: float = 0.5):

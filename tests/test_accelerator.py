@@ -5,9 +5,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib.accelerator import (
+from course_lib import core
+from course_lib.hardware import (
     ABLATION_STEPS,
     DATAFLOWS,
+    HOROWITZ_45NM_PJ,
     HardwareConfig,
     TensorCoreConfig,
     compare_dataflows,
@@ -21,7 +23,6 @@ from course_lib.accelerator import (
     sparse_matrix,
     tensor_core_time,
 )
-from course_lib.energy import HOROWITZ_45NM_PJ
 
 SWITCHES = [{}] + [
     {"condense": c, "huffman": h, "prefetch": p}
@@ -270,7 +271,7 @@ def test_lesson_figures_draw_the_simulated_numbers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from course_lib import accelerator_plots as plots
+    from course_lib import plots
 
     A = sparse_matrix("power_law", 120, 0.05, seed=0)
     reports = compare_dataflows(A, A, HardwareConfig(merge_width=8))
@@ -283,5 +284,5 @@ def test_lesson_figures_draw_the_simulated_numbers():
     sizes = np.array([5, 1, 9, 2, 7])
     fig = plots.plot_spilled(sizes, {"Huffman": merge_schedule(sizes, 3)})
     assert len(fig.axes[1].collections[0].get_offsets()) == 3  # the first round's 3 leaves
-    assert "| a | b |" in plots.markdown_table(["a", "b"], [[1, 2.0]])
+    assert "| a | b |" in core.markdown_table(["a", "b"], [[1, 2.0]])
     plt.close("all")

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from course_lib import channels as ch
-from course_lib import metrics
-from course_lib.metrics import count_macs, count_params, model_size_bytes
+from course_lib import analysis, structured
+from course_lib.analysis import count_macs, count_params, model_size_bytes
 from course_lib.models import ConvNet, TinyResNet
 
 DIGIT = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -62,7 +61,7 @@ def group(groups, name):
 
 
 def test_convnet_groups_follow_conv_bn_and_flatten():
-    groups = ch.channel_groups(ConvNet(), DIGIT)
+    groups = structured.channel_groups(ConvNet(), DIGIT)
     assert [(g.name, g.channels, g.prunable) for g in groups] == [
         ("conv1", 16, True), ("conv2", 32, True), ("conv3", 64, True), ("fc1", 64, True),
         ("fc2", 10, False),
@@ -73,7 +72,7 @@ def test_convnet_groups_follow_conv_bn_and_flatten():
 
 
 def test_tiny_resnet_residual_channels_form_one_group():
-    groups = ch.channel_groups(TinyResNet(), DIGIT)
+    groups = structured.channel_groups(TinyResNet(), DIGIT)
     stem = group(groups, "stem.0")
     assert stem.producers == ["stem.0", "layer1.conv2"]
     assert stem.norms == ["stem.1", "layer1.bn2"]
@@ -86,7 +85,7 @@ def test_tiny_resnet_residual_channels_form_one_group():
 
 def test_resnet18_every_conv_belongs_to_exactly_one_group():
     model = torchvision.models.resnet18()
-    groups = ch.channel_groups(model, IMAGE)
+    groups = structured.channel_groups(model, IMAGE)
     producers = [p for g in groups for p in g.producers]
     convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert sorted(producers) == sorted(convs)
@@ -96,7 +95,7 @@ def test_resnet18_every_conv_belongs_to_exactly_one_group():
 def test_tracing_leaves_the_model_in_its_mode_and_batchnorm_statistics_alone():
     model = TinyResNet().train()
     before = copy.deepcopy(model.state_dict())
-    ch.channel_groups(model, DIGIT)
+    structured.channel_groups(model, DIGIT)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -136,13 +135,13 @@ class HardCoded(nn.Module):
 )
 def test_unsupported_patterns_name_the_module_and_operation(model, words):
     with pytest.raises(ValueError) as err:
-        ch.channel_groups(model, DIGIT)
+        structured.channel_groups(model, DIGIT)
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
 def test_hard_coded_reshape_is_caught_after_pruning():
     with pytest.raises(ValueError, match="hard-codes a channel count"):
-        ch.prune_channels(HardCoded(), 0.5, DIGIT)
+        structured.prune_channels(HardCoded(), 0.5, DIGIT)
 
 
 # ---------------------------------------------------------------- importance
@@ -151,8 +150,8 @@ def test_hard_coded_reshape_is_caught_after_pruning():
 def test_criteria_match_their_definitions():
     torch.manual_seed(1)
     model = trained_like(ConvNet())
-    groups = ch.channel_groups(model, DIGIT)
-    scores = {c: ch.group_scores(model, groups, c, batch=(DIGIT, torch.arange(4))) for c in ch.CRITERIA}
+    groups = structured.channel_groups(model, DIGIT)
+    scores = {c: structured.group_scores(model, groups, c, batch=(DIGIT, torch.arange(4))) for c in structured.CRITERIA}
     w = model.conv2.weight.detach()
     torch.testing.assert_close(scores["l1"]["conv2"], w.abs().sum(dim=(1, 2, 3)))
     torch.testing.assert_close(scores["l2"]["conv2"], w.flatten(1).norm(dim=1))
@@ -168,7 +167,7 @@ def test_criteria_match_their_definitions():
         scores["next_layer_l2"]["conv3"], torch.stack([fc1[:, 4 * c : 4 * c + 4].norm() for c in range(64)])
     )
     assert set(scores["random"]) == {"conv1", "conv2", "conv3", "fc1"}
-    again = ch.group_scores(model, groups, "random")
+    again = structured.group_scores(model, groups, "random")
     assert all(torch.equal(again[k], v) for k, v in scores["random"].items())
 
 
@@ -176,7 +175,7 @@ def test_taylor_is_weight_times_gradient_summed_per_channel():
     torch.manual_seed(2)
     model = trained_like(ConvNet())
     labels = torch.tensor([0, 3, 5, 9])
-    scores = ch.channel_importance(model, DIGIT, "taylor", batch=(DIGIT, labels))
+    scores = structured.channel_importance(model, DIGIT, "taylor", batch=(DIGIT, labels))
     model.zero_grad()
     nn.functional.cross_entropy(model(DIGIT), labels).backward()
     expected = sum(
@@ -192,8 +191,8 @@ def test_input_channel_norms_follow_a_permutation_of_channels(channels, repeat, 
     weight = torch.randn(3, channels * repeat, generator=torch.Generator().manual_seed(seed))
     perm = torch.randperm(channels, generator=torch.Generator().manual_seed(seed))
     permuted = weight.view(3, channels, repeat)[:, perm].reshape(3, -1)
-    norms = ch.input_channel_norms(weight, repeat)
-    torch.testing.assert_close(ch.input_channel_norms(permuted, repeat), norms[perm])
+    norms = structured.input_channel_norms(weight, repeat)
+    torch.testing.assert_close(structured.input_channel_norms(permuted, repeat), norms[perm])
     torch.testing.assert_close(norms.square().sum(), weight.square().sum())
 
 
@@ -202,7 +201,7 @@ def test_input_channel_norms_follow_a_permutation_of_channels(channels, repeat, 
 
 @pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
 def test_ratio_zero_computes_exactly_what_the_original_does(name, model, x):
-    pruned = ch.prune_channels(model, 0.0, x)
+    pruned = structured.prune_channels(model, 0.0, x)
     assert pruned is not model
     with torch.no_grad():
         assert torch.equal(pruned(x), model(x))
@@ -211,11 +210,11 @@ def test_ratio_zero_computes_exactly_what_the_original_does(name, model, x):
 @pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
 def test_pruned_layers_really_shrink_and_the_original_is_untouched(name, model, x):
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    pruned = ch.prune_channels(model, 0.5, x)
+    pruned = structured.prune_channels(model, 0.5, x)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     layers = dict(pruned.named_modules())
-    for g in ch.channel_groups(model, x):
-        kept = g.channels - (ch.n_pruned(g.channels, 0.5) if g.prunable else 0)
+    for g in structured.channel_groups(model, x):
+        kept = g.channels - (structured.n_pruned(g.channels, 0.5) if g.prunable else 0)
         for p in g.producers:
             assert layers[p].weight.shape[0] == kept, p
         for n in g.norms:
@@ -234,26 +233,26 @@ def test_pruned_layers_really_shrink_and_the_original_is_untouched(name, model, 
 @given(ratio=st.floats(0.0, 0.99))
 def test_pruning_equals_masking_what_consumers_read(name, model, x, ratio):
     """Removing channels computes what the dense model computes when every consumer ignores them."""
-    groups = ch.channel_groups(model, x)
-    scores = ch.group_scores(model, groups, "l1")
+    groups = structured.channel_groups(model, x)
+    scores = structured.group_scores(model, groups, "l1")
     masked = copy.deepcopy(model)
     layers = dict(masked.named_modules())
     for g in (g for g in groups if g.prunable):
-        kept = ch.keep_indices(scores[g.name], ratio)
-        assert 1 <= len(kept) == g.channels - ch.n_pruned(g.channels, ratio)
+        kept = structured.keep_indices(scores[g.name], ratio)
+        assert 1 <= len(kept) == g.channels - structured.n_pruned(g.channels, ratio)
         dropped = torch.ones(g.channels, dtype=torch.bool)
         dropped[kept] = False
         for c, repeat in g.consumers:
             with torch.no_grad():
                 layers[c].weight[:, dropped.repeat_interleave(repeat)] = 0
-    pruned = ch.prune_channels(model, ratio, x)
+    pruned = structured.prune_channels(model, ratio, x)
     with torch.no_grad():
         torch.testing.assert_close(pruned(x), masked(x), atol=1e-5, rtol=1e-4)
 
 
 def test_pruning_keeps_the_highest_scores_in_their_order():
     model = trained_like(ConvNet())
-    pruned = ch.prune_channels(
+    pruned = structured.prune_channels(
         model, {"conv2": 0.25}, DIGIT, importance=lambda m, g: -torch.arange(g.channels)
     )
     torch.testing.assert_close(pruned.conv2.weight, model.conv2.weight[:24])
@@ -264,22 +263,22 @@ def test_pruning_keeps_the_highest_scores_in_their_order():
 
 def test_a_dict_may_name_any_producer_of_a_group():
     model = trained_like(TinyResNet())
-    a = ch.prune_channels(model, {"layer1.conv2": 0.5}, DIGIT)
-    b = ch.prune_channels(model, {"stem.0": 0.5, "layer1.conv2": 0.5}, DIGIT)
+    a = structured.prune_channels(model, {"layer1.conv2": 0.5}, DIGIT)
+    b = structured.prune_channels(model, {"stem.0": 0.5, "layer1.conv2": 0.5}, DIGIT)
     assert a.stem[0].out_channels == b.stem[0].out_channels == a.layer1.conv2.out_channels == 8
 
 
 def test_prune_conv_pair_matches_prune_channels():
     torch.manual_seed(3)
     pair = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
-    conv, consumer = ch.prune_conv_pair(pair[0], pair[2], n_keep=5)
-    pruned = ch.prune_channels(pair, {"0": 3 / 8}, DIGIT)
+    conv, consumer = structured.prune_conv_pair(pair[0], pair[2], n_keep=5)
+    pruned = structured.prune_channels(pair, {"0": 3 / 8}, DIGIT)
     torch.testing.assert_close(conv.weight, pruned[0].weight)
     torch.testing.assert_close(conv.bias, pruned[0].bias)
     torch.testing.assert_close(consumer.weight, pruned[2].weight)
     assert pair[0].out_channels == 8  # the originals are untouched
     with pytest.raises(ValueError, match="n_keep"):
-        ch.prune_conv_pair(pair[0], pair[2], n_keep=9)
+        structured.prune_conv_pair(pair[0], pair[2], n_keep=9)
 
 
 @pytest.mark.parametrize(
@@ -295,26 +294,26 @@ def test_prune_conv_pair_matches_prune_channels():
 )
 def test_bad_ratios_are_named(ratio, error, words):
     with pytest.raises(error) as err:
-        ch.prune_channels(ConvNet(), ratio, DIGIT)
+        structured.prune_channels(ConvNet(), ratio, DIGIT)
     assert words in str(err.value)
 
 
 def test_one_group_gets_one_ratio():
     with pytest.raises(ValueError, match="one ratio"):
-        ch.prune_channels(TinyResNet(), {"stem.0": 0.5, "layer1.conv2": 0.25}, DIGIT)
+        structured.prune_channels(TinyResNet(), {"stem.0": 0.5, "layer1.conv2": 0.25}, DIGIT)
 
 
 def test_bad_example_inputs_are_named():
     with pytest.raises(ValueError, match=r"example_input of shape \(2, 3, 8, 8\) does not fit ConvNet"):
-        ch.prune_channels(ConvNet(), 0.5, torch.zeros(2, 3, 8, 8))
+        structured.prune_channels(ConvNet(), 0.5, torch.zeros(2, 3, 8, 8))
     with pytest.raises(TypeError, match="example_input must be a tensor"):
-        ch.prune_channels(ConvNet(), 0.5, (1, 8, 8))
+        structured.prune_channels(ConvNet(), 0.5, (1, 8, 8))
     with pytest.raises(ValueError, match="criterion must be one of"):
-        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="l3")
+        structured.prune_channels(ConvNet(), 0.5, DIGIT, importance="l3")
     with pytest.raises(ValueError, match="no scores for group 'fc1'"):
-        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="bn_gamma")
+        structured.prune_channels(ConvNet(), 0.5, DIGIT, importance="bn_gamma")
     with pytest.raises(ValueError, match="batch must be an"):
-        ch.prune_channels(ConvNet(), 0.5, DIGIT, importance="taylor")
+        structured.prune_channels(ConvNet(), 0.5, DIGIT, importance="taylor")
 
 
 # ---------------------------------------------------------------- agreement with Torch-Pruning
@@ -323,15 +322,15 @@ def test_bad_example_inputs_are_named():
 @pytest.mark.parametrize("name, model, x", MODELS, ids=MODEL_IDS)
 def test_same_channels_as_torch_pruning_give_the_same_model(name, model, x):
     tp = pytest.importorskip("torch_pruning")
-    ours = ch.prune_channels(model, 0.4, x)
+    ours = structured.prune_channels(model, 0.4, x)
     reference = copy.deepcopy(model)
     graph = tp.DependencyGraph().build_dependency(reference, example_inputs=x)
-    groups = ch.channel_groups(model, x)
-    scores = ch.group_scores(model, groups, "l1")
+    groups = structured.channel_groups(model, x)
+    scores = structured.group_scores(model, groups, "l1")
     layers = dict(reference.named_modules())
     for g in (g for g in groups if g.prunable):
         dropped = torch.ones(g.channels, dtype=torch.bool)
-        dropped[ch.keep_indices(scores[g.name], 0.4)] = False
+        dropped[structured.keep_indices(scores[g.name], 0.4)] = False
         leader = layers[g.producers[0]]
         how = tp.prune_conv_out_channels if isinstance(leader, nn.Conv2d) else tp.prune_linear_out_channels
         tp_group = graph.get_pruning_group(leader, how, idxs=dropped.nonzero().flatten().tolist())
@@ -360,42 +359,42 @@ PROBE = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(5))
 
 def test_sensitivity_scan_prunes_one_group_at_a_time():
     ratios = (0.0, 0.5, 0.9)
-    scan = ch.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    scan = analysis.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
     assert scan.ratios == ratios and scan.dense == 1.0
     assert set(scan.curves) == {"conv1", "conv2", "conv3", "fc1"}
     for name, curve in scan.curves.items():
         assert curve[0] == 1.0  # nothing removed
-        expected = accuracy_proxy(ch.prune_channels(DENSE, {name: 0.9}, DIGIT))
+        expected = accuracy_proxy(structured.prune_channels(DENSE, {name: 0.9}, DIGIT))
         assert curve[2] == expected
 
 
 def test_largest_safe_ratio():
     ratios, values = (0.1, 0.3, 0.5, 0.7), (0.99, 0.98, 0.9, 0.95)
-    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.02) == 0.3
-    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.05) == 0.7  # any ratio within the drop
-    assert ch.largest_safe_ratio(ratios, values, 1.0, 0.001) == 0.0
+    assert analysis.largest_safe_ratio(ratios, values, 1.0, 0.02) == 0.3
+    assert analysis.largest_safe_ratio(ratios, values, 1.0, 0.05) == 0.7  # any ratio within the drop
+    assert analysis.largest_safe_ratio(ratios, values, 1.0, 0.001) == 0.0
 
 
 def test_ratios_for_a_mac_budget_fit_it_and_spare_sensitive_groups():
     ratios = (0.1, 0.3, 0.5, 0.7, 0.9)
-    scan = ch.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    scan = analysis.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
     chosen = {}
     for budget in (0.6, 0.4, 0.2):
-        chosen[budget] = ch.ratios_for_mac_budget(DENSE, DIGIT, scan, budget)
-        pruned = ch.prune_channels(DENSE, chosen[budget], DIGIT)
-        assert ch.mac_fraction(DENSE, pruned, DIGIT) <= budget
+        chosen[budget] = analysis.ratios_for_mac_budget(DENSE, DIGIT, scan, budget)
+        pruned = structured.prune_channels(DENSE, chosen[budget], DIGIT)
+        assert analysis.mac_fraction(DENSE, pruned, DIGIT) <= budget
     # a tighter budget never gives any group fewer pruned channels
     assert all(chosen[0.2][g] >= chosen[0.4][g] >= chosen[0.6][g] for g in chosen[0.2])
     with pytest.raises(ValueError, match="budget=0.001 is below"):
-        ch.ratios_for_mac_budget(DENSE, DIGIT, scan, 0.001)
+        analysis.ratios_for_mac_budget(DENSE, DIGIT, scan, 0.001)
 
 
 # ---------------------------------------------------------------- costs
 
 
 def test_compare_costs_and_table_report_the_metrics():
-    pruned = ch.prune_channels(DENSE, 0.5, DIGIT)
-    costs = ch.compare_costs({"dense": DENSE, "pruned": pruned}, (1, 8, 8), (1, 8), rounds=2, repeats=2)
+    pruned = structured.prune_channels(DENSE, 0.5, DIGIT)
+    costs = analysis.compare_costs({"dense": DENSE, "pruned": pruned}, (1, 8, 8), (1, 8), rounds=2, repeats=2)
     assert costs["pruned"]["params"] == count_params(pruned)
     assert costs["pruned"]["macs"] == count_macs(pruned, (1, 8, 8))
     assert costs["pruned"]["bytes"] == model_size_bytes(pruned)
@@ -404,7 +403,7 @@ def test_compare_costs_and_table_report_the_metrics():
         assert set(median) == set(fastest) == {1, 8}
         assert all(0 < fastest[b] <= median[b] for b in (1, 8))
     for statistic in ("median", "min"):
-        lines = ch.costs_table(costs, statistic).splitlines()
+        lines = analysis.costs_table(costs, statistic).splitlines()
         assert len(lines) == 3 and lines[0].split()[-3:] == [statistic, "ms", "b=8"]
         assert lines[1].count("(1.00x)") == 5
         params_ratio = count_params(pruned) / count_params(DENSE)
@@ -412,30 +411,30 @@ def test_compare_costs_and_table_report_the_metrics():
         latency = costs["pruned"]["latency_ms"][statistic][8]
         assert f"{latency:.2f} ({latency / costs['dense']['latency_ms'][statistic][8]:.2f}x)" in lines[2]
     with pytest.raises(ValueError, match="statistic must be one of"):
-        ch.costs_table(costs, "mean")
+        analysis.costs_table(costs, "mean")
     with pytest.raises(ValueError, match="models must hold"):
-        ch.compare_costs({}, (1, 8, 8))
+        analysis.compare_costs({}, (1, 8, 8))
 
 
 def test_interleaved_latency_is_one_timing_per_model():
-    times = metrics.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
+    times = analysis.interleaved_latency([DENSE, DENSE], DIGIT, rounds=3, repeats=2)
     assert len(times) == 2 and all(0 < t["min"] <= t["median"] for t in times)
     with pytest.raises(ValueError, match="rounds must be a positive integer"):
-        metrics.interleaved_latency([DENSE], DIGIT, rounds=0)
+        analysis.interleaved_latency([DENSE], DIGIT, rounds=0)
 
 
 def test_ratio_costs_leaves_the_model_alone_and_reports_the_pruned_copy():
     before = {k: v.clone() for k, v in DENSE.state_dict().items()}
-    table = ch.ratio_costs(DENSE, 0.3, DIGIT, batch_sizes=(1,), rounds=1)
+    table = analysis.ratio_costs(DENSE, 0.3, DIGIT, batch_sizes=(1,), rounds=1)
     assert all(torch.equal(before[k], v) for k, v in DENSE.state_dict().items())
-    pruned = ch.prune_channels(DENSE, 0.3, DIGIT)
+    pruned = structured.prune_channels(DENSE, 0.3, DIGIT)
     assert "30% channels removed" in table and f"{count_macs(pruned, (1, 8, 8)):,}" in table
 
 
 def test_speedups_compare_macs_of_each_ratio_with_dense():
-    rows = ch.speedups(DENSE, DIGIT, (0.25, 0.5), batch_sizes=(2,), rounds=1, repeats=1)
+    rows = analysis.speedups(DENSE, DIGIT, (0.25, 0.5), batch_sizes=(2,), rounds=1, repeats=1)
     for row in rows:
-        pruned = ch.prune_channels(DENSE, row["ratio"], DIGIT)
-        assert row["mac_speedup"] == pytest.approx(1 / ch.mac_fraction(DENSE, pruned, DIGIT))
+        pruned = structured.prune_channels(DENSE, row["ratio"], DIGIT)
+        assert row["mac_speedup"] == pytest.approx(1 / analysis.mac_fraction(DENSE, pruned, DIGIT))
         assert set(row["latency_speedup"]) == {"median", "min"}
         assert all(s > 0 for by_batch in row["latency_speedup"].values() for s in by_batch.values())

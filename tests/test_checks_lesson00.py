@@ -3,7 +3,7 @@
 import torch
 
 from course_lib.checks import lesson00 as check
-from course_lib.reference_models import kept_parameters
+from course_lib.models import kept_parameters
 
 
 def test_sparsity_of():

@@ -1,26 +1,26 @@
 """Each lesson-01 check passes on the reference answer and fails, naming the case, on wrong ones."""
 
-from course_lib import pruning
+from course_lib import core, pruning
 from course_lib.checks import lesson01 as check
 
 
 def test_magnitude_mask():
     assert check.magnitude_mask(pruning.magnitude_mask)
-    largest_pruned = check.magnitude_mask(lambda w, s: pruning.keep_largest(-w.abs(), round(s * w.numel())))
+    largest_pruned = check.magnitude_mask(lambda w, s: core.keep_largest(-w.abs(), round(s * w.numel())))
     assert not largest_pruned and "case 1" in repr(largest_pruned)
-    signed = check.magnitude_mask(lambda w, s: pruning.keep_largest(w, round(s * w.numel())))
+    signed = check.magnitude_mask(lambda w, s: core.keep_largest(w, round(s * w.numel())))
     assert not signed and "case 1" in repr(signed)
-    half_up = check.magnitude_mask(lambda w, s: pruning.keep_largest(w.abs(), int(s * w.numel() + 0.5)))
+    half_up = check.magnitude_mask(lambda w, s: core.keep_largest(w.abs(), int(s * w.numel() + 0.5)))
     assert not half_up and "round(0.25 * 10)" in repr(half_up)
 
 
 def test_project_l0():
     assert check.project_l0(pruning.project_l0)
-    mask_only = check.project_l0(lambda w, n: pruning.keep_largest(w.abs(), w.numel() - n))
+    mask_only = check.project_l0(lambda w, n: core.keep_largest(w.abs(), w.numel() - n))
     assert not mask_only and "case 1" in repr(mask_only)
     unsigned = check.project_l0(lambda w, n: pruning.project_l0(w.abs(), n))
     assert not unsigned and "case 1" in repr(unsigned)
-    smallest_kept = check.project_l0(lambda w, n: w * pruning.keep_largest(-w.abs(), w.numel() - n))
+    smallest_kept = check.project_l0(lambda w, n: w * core.keep_largest(-w.abs(), w.numel() - n))
     assert not smallest_kept and "case 1" in repr(smallest_kept)
 
 

@@ -2,14 +2,14 @@
 
 import torch
 
-from course_lib import pruning
+from course_lib import core
 from course_lib.checks import lesson02 as check
 
 
 def unit_mask(weight, sparsity, unit_dims, score):
     """A from-scratch unit mask: score each unit, prune the lowest round(sparsity * units)."""
     scores = score(weight).sum(dim=unit_dims)
-    keep = pruning.keep_largest(scores, round(sparsity * scores.numel()))
+    keep = core.keep_largest(scores, round(sparsity * scores.numel()))
     return keep.view(*keep.shape, *([1] * len(unit_dims))).expand_as(weight).clone()
 
 

@@ -5,7 +5,7 @@ import copy
 import pytest
 from check_helpers import assert_check_passes_and_rejects
 
-from course_lib import channels as ch
+from course_lib import analysis, structured
 from course_lib.checks import lesson04 as check
 
 
@@ -25,21 +25,21 @@ def top_filters_by_score_order(conv, consumer, n_keep):
     """Keeps the right filters but sorts them by score, so they no longer match the consumer's order."""
     conv, consumer = copy.deepcopy(conv), copy.deepcopy(consumer)
     keep = conv.weight.abs().flatten(1).sum(dim=1).argsort(descending=True)[:n_keep]
-    ch.shrink_outputs(conv, keep)
-    ch.shrink_inputs(consumer, keep)
+    structured.shrink_outputs(conv, keep)
+    structured.shrink_inputs(consumer, keep)
     return conv, consumer
 
 
 def top_filters_consumer_unchanged(conv, consumer, n_keep):
-    conv, _ = ch.prune_conv_pair(conv, consumer, n_keep)
+    conv, _ = structured.prune_conv_pair(conv, consumer, n_keep)
     return conv, consumer
 
 
 def smallest_filters(conv, consumer, n_keep):
     conv, consumer = copy.deepcopy(conv), copy.deepcopy(consumer)
     keep = conv.weight.abs().flatten(1).sum(dim=1).argsort()[:n_keep].sort().values
-    ch.shrink_outputs(conv, keep)
-    ch.shrink_inputs(consumer, keep)
+    structured.shrink_outputs(conv, keep)
+    structured.shrink_inputs(consumer, keep)
     return conv, consumer
 
 
@@ -61,11 +61,11 @@ def stop_at_first_unsafe(ratios, values, dense, max_drop):
 
 
 CASES = [
-    (check.input_channel_importance, ch.input_channel_norms,
+    (check.input_channel_importance, structured.input_channel_norms,
      [input_norms_of_outputs, input_norms_l1, input_norms_squared]),
-    (check.keep_top_filters, ch.prune_conv_pair,
+    (check.keep_top_filters, structured.prune_conv_pair,
      [top_filters_by_score_order, top_filters_consumer_unchanged, smallest_filters]),
-    (check.largest_safe_ratio, ch.largest_safe_ratio,
+    (check.largest_safe_ratio, analysis.largest_safe_ratio,
      [smallest_safe_ratio, strict_drop, stop_at_first_unsafe]),
 ]  # fmt: skip
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from check_helpers import assert_check_passes_and_rejects
 
-from course_lib import benefits, dynamic, search
+from course_lib import analysis, core, hardware
 from course_lib.checks import lesson09 as check
-from course_lib.energy import HOROWITZ_45NM_PJ as T
+from course_lib.hardware import HOROWITZ_45NM_PJ as T
 
 
 def topk_ties_to_higher_index(scores, k):  # the last k of an ascending sort
@@ -52,10 +52,10 @@ def energy_from_sram(weight_bytes, macs):
 
 
 CASES = [
-    (check.topk_mask, dynamic.topk_mask, [topk_ties_to_higher_index, topk_smallest, topk_over_inputs]),
-    (check.best_within_budget, search.best_within_budget,
+    (check.topk_mask, core.topk_mask, [topk_ties_to_higher_index, topk_smallest, topk_over_inputs]),
+    (check.best_within_budget, analysis.best_within_budget,
      [best_strict_budget, best_ignoring_budget, best_ties_by_index]),
-    (check.energy_pj, benefits.energy_pj, [energy_per_byte, energy_without_add, energy_from_sram]),
+    (check.energy_pj, hardware.energy_pj, [energy_per_byte, energy_without_add, energy_from_sram]),
 ]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import data, dynamic, metrics, models, search
+from course_lib import analysis, core, data, models, recipes
 
 STAGES = {"conv2": "bn2", "conv3": "bn3"}
 
@@ -14,7 +14,7 @@ STAGES = {"conv2": "bn2", "conv3": "bn3"}
 def setup():
     model = models.load_pretrained("convnet")
     train, test = data.digits_splits()
-    return model, dynamic.fit_gates(model, STAGES, train.x[:400]), train.x[:400], test
+    return model, recipes.fit_gates(model, STAGES, train.x[:400]), train.x[:400], test
 
 
 @settings(max_examples=40, deadline=None)
@@ -23,29 +23,29 @@ def test_topk_mask_keeps_the_k_largest_of_each_row(rows, cols, draw):
     k = draw.draw(st.integers(1, cols))
     scores = torch.randperm(rows * cols).float().view(rows, cols)  # distinct: topk is unambiguous
     expected = torch.zeros(rows, cols, dtype=torch.bool).scatter_(1, scores.topk(k, dim=1).indices, True)
-    assert torch.equal(dynamic.topk_mask(scores, k), expected)
+    assert torch.equal(core.topk_mask(scores, k), expected)
 
 
 def test_topk_mask_breaks_ties_toward_the_lower_index_and_checks_k():
-    assert dynamic.topk_mask(torch.tensor([[1.0, 2.0, 2.0, 2.0]]), 2).tolist() == [[False, True, True, False]]
+    assert core.topk_mask(torch.tensor([[1.0, 2.0, 2.0, 2.0]]), 2).tolist() == [[False, True, True, False]]
     with pytest.raises(ValueError, match="k must be at most"):
-        dynamic.topk_mask(torch.zeros(2, 3), 4)
+        core.topk_mask(torch.zeros(2, 3), 4)
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        dynamic.topk_mask(torch.zeros(2, 3), 0)
+        core.topk_mask(torch.zeros(2, 3), 0)
     with pytest.raises(TypeError, match=r"\(B, C\)"):
-        dynamic.topk_mask(torch.zeros(3), 1)
+        core.topk_mask(torch.zeros(3), 1)
 
 
 def test_keeping_every_channel_computes_exactly_the_model(setup):
     model, gates, _, test = setup
-    gated = dynamic.gated_copy(model, STAGES, gates, keep=1.0)
+    gated = recipes.gated_copy(model, STAGES, gates, keep=1.0)
     with torch.no_grad():
         assert torch.allclose(gated(test.x), model(test.x), atol=1e-6)
 
 
 def test_gated_stage_zeroes_all_but_k_channels_and_skipping_gives_the_same_output(setup):
     model, gates, _, test = setup
-    gated = dynamic.gated_copy(model, STAGES, gates, keep=0.25)
+    gated = recipes.gated_copy(model, STAGES, gates, keep=0.25)
     with torch.no_grad():
         h = gated.relu(gated.bn1(gated.conv1(test.x[:8])))
         out = gated.conv2(h)  # (8, 32, 8, 8)
@@ -58,7 +58,7 @@ def test_gated_stage_zeroes_all_but_k_channels_and_skipping_gives_the_same_outpu
 
 def test_gates_are_the_least_squares_fit_of_the_saliency(setup):
     model, gates, x, _ = setup
-    saliency = dynamic.channel_saliency(model, STAGES, x)["conv3"]
+    saliency = recipes.channel_saliency(model, STAGES, x)["conv3"]
     h = model.relu(model.bn1(model.conv1(x)))
     pooled = model.pool(model.relu(model.bn2(model.conv2(h)))).mean(dim=(2, 3))
     design = torch.cat([pooled, torch.ones(len(x), 1)], dim=1).detach().double()
@@ -68,11 +68,11 @@ def test_gates_are_the_least_squares_fit_of_the_saliency(setup):
 
 def test_gated_macs_are_the_static_macs_plus_the_gates(setup):
     model, _, x, _ = setup
-    static = dynamic.static_copy(model, STAGES, 0.5, x)
+    static = recipes.static_copy(model, STAGES, 0.5, x)
     assert [static.conv2.out_channels, static.conv3.out_channels] == [16, 32]
-    static_macs = metrics.count_macs(static, (1, 8, 8))
-    assert dynamic.gated_macs(model, x[:1], STAGES, 0.5) == static_macs + 16 * 32 + 32 * 64
-    cost = search.ChannelCostModel(model, x[:1])
+    static_macs = analysis.count_macs(static, (1, 8, 8))
+    assert recipes.gated_macs(model, x[:1], STAGES, 0.5) == static_macs + 16 * 32 + 32 * 64
+    cost = analysis.ChannelCostModel(model, x[:1])
     assert static_macs == cost.macs({"conv2": 0.5, "conv3": 0.5})
 
 
@@ -80,7 +80,7 @@ def test_compare_reports_both_models_and_leaves_the_model_alone(setup):
     model, gates, x, test = setup
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader = data.make_loader(test, 512)
-    result = dynamic.compare(model, STAGES, gates, 0.5, x, loader)
+    result = recipes.compare(model, STAGES, gates, 0.5, x, loader)
     assert set(result) == {"dynamic", "static"}
     assert result["dynamic"]["macs"] > result["static"]["macs"]
     assert all(0 <= r["accuracy"] <= 1 for r in result.values())
@@ -90,8 +90,8 @@ def test_compare_reports_both_models_and_leaves_the_model_alone(setup):
 def test_bad_arguments_are_clear_errors(setup):
     model, gates, x, _ = setup
     with pytest.raises(ValueError, match="keep must be in \\(0, 1\\]"):
-        dynamic.gated_copy(model, STAGES, gates, 0.0)
+        recipes.gated_copy(model, STAGES, gates, 0.0)
     with pytest.raises(ValueError, match="must name a Conv2d and its BatchNorm2d"):
-        dynamic.fit_gates(model, {"conv2": "bn3x"}, x)
+        recipes.fit_gates(model, {"conv2": "bn3x"}, x)
     with pytest.raises(TypeError, match="non-empty dict"):
-        dynamic.gated_copy(model, {}, gates, 0.5)
+        recipes.gated_copy(model, {}, gates, 0.5)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from course_lib import importance, models, pruning
+from course_lib import models, pruning
 
 
 def tiny_net(seed: int = 0) -> nn.Module:
@@ -41,7 +41,7 @@ def reference_hessian_diag(model, batch) -> dict[str, torch.Tensor]:
 
 def test_exact_hessian_diagonal_matches_torch_autograd():
     model, batch = tiny_net(), tiny_batch()
-    data = importance.layer_data(model, batch, {"hessian_diag"})
+    data = pruning.layer_data(model, batch, {"hessian_diag"})
     for name, expected in reference_hessian_diag(model, batch).items():
         assert torch.allclose(data[name].hessian_diag, expected, atol=1e-6), name
 
@@ -50,14 +50,14 @@ def test_exact_hessian_of_least_squares_is_twice_the_mean_squared_input():
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(50, 5, generator=gen) * torch.arange(1, 6), torch.randn(50, 1, generator=gen)
     model = nn.Linear(5, 1)
-    data = importance.layer_data(model, (x, y), {"hessian_diag"}, loss_fn=F.mse_loss)
+    data = pruning.layer_data(model, (x, y), {"hessian_diag"}, loss_fn=F.mse_loss)
     assert torch.allclose(data["weight"].hessian_diag, 2 * x.pow(2).mean(dim=0, keepdim=True), rtol=1e-5)
 
 
 def test_hutchinson_estimate_is_within_its_standard_error_of_the_exact_diagonal():
     model, batch, n_samples = tiny_net(), tiny_batch(), 400
     hessian = reference_hessian(model, batch)
-    estimate = importance.layer_data(model, batch, {"hessian_diag"}, hessian="hutchinson",
+    estimate = pruning.layer_data(model, batch, {"hessian_diag"}, hessian="hutchinson",
                                      n_samples=n_samples)
     flat = torch.cat([estimate[n].hessian_diag.flatten() for n in ("0.weight", "2.weight")])
     # z_i * (Hz)_i = H_ii + sum_{j != i} H_ij z_i z_j: the variance is sum_{j != i} H_ij^2 per sample
@@ -67,7 +67,7 @@ def test_hutchinson_estimate_is_within_its_standard_error_of_the_exact_diagonal(
 
 def test_fisher_diagonal_is_the_mean_squared_per_example_gradient():
     model, (x, y) = tiny_net(), tiny_batch(n=6)
-    fisher = importance.layer_data(model, (x, y), {"hessian_diag"}, hessian="fisher")
+    fisher = pruning.layer_data(model, (x, y), {"hessian_diag"}, hessian="fisher")
     expected = torch.zeros_like(model[0].weight)
     for xi, yi in zip(x, y):
         model.zero_grad()
@@ -83,36 +83,36 @@ def test_obd_and_taylor_follow_their_formulas():
     F.cross_entropy(model(batch[0]), batch[1]).backward()
     w, g = model[2].weight.detach(), model[2].weight.grad
     hess = reference_hessian_diag(model, batch)["2.weight"]
-    obd = importance.importance_scores(model, "obd", batch)["2.weight"]
-    taylor = importance.importance_scores(model, "taylor", batch)["2.weight"]
+    obd = pruning.importance_scores(model, "obd", batch)["2.weight"]
+    taylor = pruning.importance_scores(model, "taylor", batch)["2.weight"]
     assert torch.allclose(obd, 0.5 * hess * w**2, atol=1e-7)
     assert torch.allclose(taylor, (w * g) ** 2, atol=1e-9)
 
 
 def test_magnitude_and_random_criteria():
     model = tiny_net()
-    assert torch.equal(importance.importance_scores(model, "magnitude")["0.weight"], model[0].weight.abs())
-    first = importance.importance_scores(model, importance.Random(seed=3))
-    again = importance.importance_scores(model, importance.Random(seed=3))
+    assert torch.equal(pruning.importance_scores(model, "magnitude")["0.weight"], model[0].weight.abs())
+    first = pruning.importance_scores(model, pruning.Random(seed=3))
+    again = pruning.importance_scores(model, pruning.Random(seed=3))
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert all(((s >= 0) & (s < 1)).all() for s in first.values())
-    other = importance.importance_scores(model, importance.Random(seed=4))
+    other = pruning.importance_scores(model, pruning.Random(seed=4))
     assert not torch.equal(first["0.weight"], other["0.weight"])
 
 
 def test_global_magnitude_importance_masks_equal_global_magnitude_masks():
     model = models.ConvNet(width=4)
-    ours = importance.importance_masks(model, 0.6, "magnitude")
+    ours = pruning.importance_masks(model, 0.6, "magnitude")
     reference = pruning.global_magnitude_masks(model, 0.6)
     assert all(torch.equal(ours[k], reference[k]) for k in reference)
-    per_layer = importance.importance_masks(model, 0.6, "magnitude", scope="layer")
+    per_layer = pruning.importance_masks(model, 0.6, "magnitude", scope="layer")
     assert all(int((~m).sum()) == round(0.6 * m.numel()) for m in per_layer.values())
 
 
 def test_layer_data_restores_the_training_mode_and_scores_chosen_layers():
     model = models.ConvNet(width=4).train()
     x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
-    scores = importance.importance_scores(model, "obd", (x, y), layers=["fc2.weight"], hessian="fisher")
+    scores = pruning.importance_scores(model, "obd", (x, y), layers=["fc2.weight"], hessian="fisher")
     assert list(scores) == ["fc2.weight"] and scores["fc2.weight"].shape == model.fc2.weight.shape
     assert model.training
 
@@ -125,23 +125,23 @@ def test_a_custom_criterion_fits_the_interface():
             return layer.weight.detach() ** 2
 
     model = tiny_net()
-    masks = importance.importance_masks(model, 0.5, Squared())
+    masks = pruning.importance_masks(model, 0.5, Squared())
     assert torch.equal(masks["0.weight"], pruning.global_magnitude_masks(model, 0.5)["0.weight"])
 
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda m, b: importance.importance_scores(m, "saliency"), ValueError, "criterion must be one of"),
-        (lambda m, b: importance.importance_scores(m, len), TypeError, "criterion must be one of"),
-        (lambda m, b: importance.importance_scores(m, "obd"), ValueError, "needs batch"),
-        (lambda m, b: importance.importance_scores(m, "obd", b, hessian="bfgs"), ValueError, "hessian"),
-        (lambda m, b: importance.importance_scores(m, "taylor", b[0]), TypeError, "batch must be"),
-        (lambda m, b: importance.importance_scores(m, "magnitude", layers=["9.weight"]), ValueError,
+        (lambda m, b: pruning.importance_scores(m, "saliency"), ValueError, "criterion must be one of"),
+        (lambda m, b: pruning.importance_scores(m, len), TypeError, "criterion must be one of"),
+        (lambda m, b: pruning.importance_scores(m, "obd"), ValueError, "needs batch"),
+        (lambda m, b: pruning.importance_scores(m, "obd", b, hessian="bfgs"), ValueError, "hessian"),
+        (lambda m, b: pruning.importance_scores(m, "taylor", b[0]), TypeError, "batch must be"),
+        (lambda m, b: pruning.importance_scores(m, "magnitude", layers=["9.weight"]), ValueError,
          "'9.weight'"),
-        (lambda m, b: importance.importance_masks(m, 1.5, "obd", b), ValueError, "sparsity"),
-        (lambda m, b: importance.importance_scores(nn.ReLU(), "magnitude"), ValueError, "no Conv2d"),
-        (lambda m, b: importance.OBD()(m[0]), ValueError, "hessian_diag"),
+        (lambda m, b: pruning.importance_masks(m, 1.5, "obd", b), ValueError, "sparsity"),
+        (lambda m, b: pruning.importance_scores(nn.ReLU(), "magnitude"), ValueError, "no Conv2d"),
+        (lambda m, b: pruning.OBD()(m[0]), ValueError, "hessian_diag"),
     ],
 )
 def test_bad_input_is_a_clear_error(call, error, match):
@@ -152,4 +152,4 @@ def test_bad_input_is_a_clear_error(call, error, match):
 def test_exact_hessian_refuses_large_models():
     model = nn.Linear(100, 50)
     with pytest.raises(ValueError, match="hutchinson"):
-        importance.layer_data(model, (torch.randn(2, 100), torch.randint(0, 50, (2,))), {"hessian_diag"})
+        pruning.layer_data(model, (torch.randn(2, 100), torch.randint(0, 50, (2,))), {"hessian_diag"})

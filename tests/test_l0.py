@@ -9,24 +9,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_lib import l0, models, pruning
+from course_lib import core, models, recipes
 
 
 @pytest.fixture(scope="module")
 def tiny_problem():
-    x, y = l0.tiny_regression_data(n=64)
-    return l0.train_tiny_net(x, y, steps=60), (x, y)
+    x, y = recipes.tiny_regression_data(n=64)
+    return recipes.train_tiny_net(x, y, steps=60), (x, y)
 
 
 @pytest.fixture(scope="module")
 def study(tiny_problem):
     model, batch = tiny_problem
-    return l0.l0_study(model, batch)
+    return recipes.l0_study(model, batch)
 
 
 @pytest.mark.parametrize(("d", "n"), [(1, None), (4, None), (5, 2), (6, 0), (6, 6)])
 def test_all_supports_lists_each_subset_once(d, n):
-    supports = l0.all_supports(d, n)
+    supports = recipes.all_supports(d, n)
     expected = 2**d if n is None else math.comb(d, n)
     assert supports.shape == (expected, d) and supports.dtype == torch.bool
     assert len(supports.unique(dim=0)) == expected
@@ -40,22 +40,22 @@ def test_all_supports_lists_each_subset_once(d, n):
 )
 def test_all_supports_rejects_bad_sizes(d, n, match):
     with pytest.raises(ValueError, match=match):
-        l0.all_supports(d, n)
+        recipes.all_supports(d, n)
 
 
 def test_support_losses_match_pruning_copies_one_by_one(tiny_problem):
     model, (x, y) = tiny_problem
-    supports = l0.all_supports(12, 5)[::97]
-    losses = l0.support_losses(model, (x, y), supports)
+    supports = recipes.all_supports(12, 5)[::97]
+    losses = recipes.support_losses(model, (x, y), supports)
     for support, loss in zip(supports, losses):
-        pruned = pruning.apply_masks(copy.deepcopy(model), l0.unflatten_mask(model, support))
+        pruned = core.apply_masks(copy.deepcopy(model), recipes.unflatten_mask(model, support))
         assert loss == pytest.approx(F.mse_loss(pruned(x), y).item(), rel=1e-5)
 
 
 def test_support_losses_reject_the_wrong_support_width(tiny_problem):
     model, batch = tiny_problem
     with pytest.raises(ValueError, match=r"\(M, 12\)"):
-        l0.support_losses(model, batch, l0.all_supports(5))
+        recipes.support_losses(model, batch, recipes.all_supports(5))
 
 
 def test_study_optimum_is_a_lower_bound_and_magnitude_the_projection(study, tiny_problem):
@@ -73,11 +73,11 @@ def test_study_optimum_is_a_lower_bound_and_magnitude_the_projection(study, tiny
 
 
 def test_keep_top_keeps_the_n_highest():
-    assert l0.keep_top(torch.tensor([0.5, 3.0, 1.0, 2.0]), 2).tolist() == [False, True, False, True]
+    assert core.keep_top(torch.tensor([0.5, 3.0, 1.0, 2.0]), 2).tolist() == [False, True, False, True]
 
 
 def test_hard_concrete_gates_are_exact_zeros_and_ones_at_test_time():
-    layer = l0.HardConcreteLinear(nn.Linear(4, 3))
+    layer = recipes.HardConcreteLinear(nn.Linear(4, 3))
     with torch.no_grad():
         layer.log_alpha[0] = -10.0
         layer.log_alpha[1] = 10.0
@@ -85,15 +85,15 @@ def test_hard_concrete_gates_are_exact_zeros_and_ones_at_test_time():
     layer.eval()
     gates = layer.gates()
     assert (gates[0] == 0).all() and (gates[1] == 1).all()
-    assert torch.allclose(gates[2], torch.full((4,), 0.5 * (l0.ZETA - l0.GAMMA) + l0.GAMMA))
+    assert torch.allclose(gates[2], torch.full((4,), 0.5 * (recipes.ZETA - recipes.GAMMA) + recipes.GAMMA))
     layer.train()
     samples = layer.gates()
     assert ((samples >= 0) & (samples <= 1)).all()
 
 
 def test_expected_l0_is_the_probability_of_nonzero_and_has_a_gradient():
-    layer = l0.HardConcreteLinear(nn.Linear(2, 2), init_log_alpha=0.0)
-    expected = 4 * torch.sigmoid(torch.tensor(-l0.BETA * math.log(-l0.GAMMA / l0.ZETA)))
+    layer = recipes.HardConcreteLinear(nn.Linear(2, 2), init_log_alpha=0.0)
+    expected = 4 * torch.sigmoid(torch.tensor(-recipes.BETA * math.log(-recipes.GAMMA / recipes.ZETA)))
     value = layer.expected_l0()
     assert value.item() == pytest.approx(expected.item())
     value.backward()
@@ -107,11 +107,11 @@ def test_expected_l0_is_the_probability_of_nonzero_and_has_a_gradient():
 
 def test_gated_copy_computes_what_the_original_does_and_leaves_it_alone():
     mlp = models.MLP()
-    gated = l0.with_l0_gates(mlp).eval()
+    gated = recipes.with_l0_gates(mlp).eval()
     x = torch.randn(5, 1, 8, 8)
     assert torch.allclose(gated(x), mlp(x), atol=1e-6)  # open gates are exactly 1
     assert all(isinstance(m, nn.Linear) for m in mlp.layers if not isinstance(m, (nn.Flatten, nn.ReLU)))
-    assert l0.gate_sparsity(gated) == 0.0
+    assert recipes.gate_sparsity(gated) == 0.0
 
 
 def test_the_penalty_drives_gates_to_zero():
@@ -120,8 +120,8 @@ def test_the_penalty_drives_gates_to_zero():
     loader = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
     results = {}
     for penalty in (0.0, 50.0):
-        gated = l0.with_l0_gates(models.MLP(hidden=(16,)), init_log_alpha=1.0)
-        history = l0.train_l0(gated, loader, epochs=8, penalty=penalty, progress=False)
+        gated = recipes.with_l0_gates(models.MLP(hidden=(16,)), init_log_alpha=1.0)
+        history = recipes.train_l0(gated, loader, epochs=8, penalty=penalty, progress=False)
         results[penalty] = history["gate_sparsity"][-1]
         assert len(history["expected_l0"]) == 8
     assert results[50.0] > 0.5 and results[50.0] > results[0.0]
@@ -129,14 +129,14 @@ def test_the_penalty_drives_gates_to_zero():
 
 def test_l0_training_rejects_bad_input():
     with pytest.raises(ValueError, match="no hard-concrete gates"):
-        l0.train_l0(models.MLP(), [], epochs=1, penalty=1.0)
+        recipes.train_l0(models.MLP(), [], epochs=1, penalty=1.0)
     with pytest.raises(ValueError, match="penalty"):
-        l0.train_l0(l0.with_l0_gates(models.MLP()), [], epochs=1, penalty=-1.0)
+        recipes.train_l0(recipes.with_l0_gates(models.MLP()), [], epochs=1, penalty=-1.0)
     with pytest.raises(ValueError, match="no nn.Linear"):
-        l0.with_l0_gates(nn.Conv2d(1, 2, 3))
+        recipes.with_l0_gates(nn.Conv2d(1, 2, 3))
 
 
 def test_brute_force_refuses_models_with_too_many_weights():
     x = torch.randn(4, 5)
     with pytest.raises(ValueError, match="model has 25 prunable weights"):
-        l0.l0_study(nn.Linear(5, 5), (x, torch.randn(4, 5)))
+        recipes.l0_study(nn.Linear(5, 5), (x, torch.randn(4, 5)))

@@ -5,62 +5,62 @@ import copy
 import pytest
 import torch
 
-from course_lib import energy, metrics, reference_models, sweeps, widgets
+from course_lib import analysis, hardware, models, widgets
 
 
 def test_landmark_parameter_counts_match_the_lecture():
     names = ("AlexNet", "GoogLeNet", "ResNet-50")
-    counts = {n: metrics.count_params(reference_models.landmark_model(n)) for n in names}
+    counts = {n: analysis.count_params(models.landmark_model(n)) for n in names}
     assert counts == {"AlexNet": 61_100_840, "GoogLeNet": 6_624_904, "ResNet-50": 25_557_032}
 
 
 def test_landmark_models_hold_no_real_weights():
-    model = reference_models.landmark_model("AlexNet")
+    model = models.landmark_model("AlexNet")
     assert all(p.device.type == "meta" for p in model.parameters())
 
 
 def test_han2015_alexnet_is_about_nine_times_smaller():
-    before, after = reference_models.han2015_alexnet_after_pruning()
+    before, after = models.han2015_alexnet_after_pruning()
     assert before == 61_100_840
     assert 6.5e6 < after < 7.0e6 and 8.5 < before / after < 9.5
 
 
 def test_kept_parameters_rounds_each_layer_and_rejects_bad_input():
-    assert reference_models.kept_parameters([10, 10], [0.25, 0.35]) == round(2.5) + round(3.5)
+    assert models.kept_parameters([10, 10], [0.25, 0.35]) == round(2.5) + round(3.5)
     with pytest.raises(ValueError, match="same length"):
-        reference_models.kept_parameters([10], [0.5, 0.5])
+        models.kept_parameters([10], [0.5, 0.5])
     with pytest.raises(ValueError, match=r"kept_fractions\[1\]"):
-        reference_models.kept_parameters([10, 10], [0.5, 1.5])
+        models.kept_parameters([10, 10], [0.5, 1.5])
     with pytest.raises(ValueError, match="name must be one of"):
-        reference_models.landmark_model("VGG-16")
+        models.landmark_model("VGG-16")
 
 
 def test_pruned_copy_leaves_the_model_untouched(trained_convnet):
     before = copy.deepcopy(trained_convnet.state_dict())
-    pruned = sweeps.pruned_copy(trained_convnet, 0.9)
-    assert metrics.overall_sparsity(pruned) == pytest.approx(0.9, abs=1e-4)
+    pruned = analysis.pruned_copy(trained_convnet, 0.9)
+    assert analysis.overall_sparsity(pruned) == pytest.approx(0.9, abs=1e-4)
     assert all(torch.equal(before[k], v) for k, v in trained_convnet.state_dict().items())
 
 
 def test_accuracy_vs_sparsity_starts_at_the_dense_accuracy(trained_convnet, digits):
     from course_lib.train import evaluate
 
-    accuracies = sweeps.accuracy_vs_sparsity(trained_convnet, digits[1], [0.0, 0.99], progress=False)
+    accuracies = analysis.accuracy_vs_sparsity(trained_convnet, digits[1], [0.0, 0.99], progress=False)
     assert accuracies[0] == evaluate(trained_convnet, digits[1])
     assert accuracies[1] < 0.5
     with pytest.raises(ValueError, match="sparsities"):
-        sweeps.accuracy_vs_sparsity(trained_convnet, digits[1], [0.5, 1.2])
+        analysis.accuracy_vs_sparsity(trained_convnet, digits[1], [0.5, 1.2])
 
 
 def test_dram_dominates_the_energy_table():
-    table = energy.HOROWITZ_45NM_PJ
+    table = hardware.HOROWITZ_45NM_PJ
     assert table["32-bit DRAM read"] == 640.0 and table["32-bit float mult"] == 3.7
-    assert energy.weight_read_energy_pj(1000) == 640_000.0
-    assert energy.weight_read_energy_pj(10, "32-bit SRAM read (8 KB)") == 50.0
+    assert hardware.weight_read_energy_pj(1000) == 640_000.0
+    assert hardware.weight_read_energy_pj(10, "32-bit SRAM read (8 KB)") == 50.0
     with pytest.raises(ValueError, match="memory must be one of"):
-        energy.weight_read_energy_pj(10, "32-bit float add")
+        hardware.weight_read_energy_pj(10, "32-bit float add")
     with pytest.raises(ValueError, match="n_weights"):
-        energy.weight_read_energy_pj(-1)
+        hardware.weight_read_energy_pj(-1)
 
 
 def test_slider_reprunes_a_copy_and_reports_the_new_accuracy(trained_convnet, digits, capsys):

@@ -3,7 +3,10 @@ import torch
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
-from course_lib.lora import (
+from course_lib.core import apply_masks, prunable_weights
+from course_lib.models import ConvNet
+from course_lib.pruning import global_magnitude_masks, magnitude_mask
+from course_lib.recipes import (
     LoRAConv2d,
     LoRALinear,
     adapter_parameters,
@@ -13,8 +16,6 @@ from course_lib.lora import (
     lora_linear,
     merge_lora,
 )
-from course_lib.models import ConvNet
-from course_lib.pruning import apply_masks, global_magnitude_masks, magnitude_mask, prunable_weights
 
 
 def pruned_linear(seed=0, sparsity=0.6):

@@ -6,22 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import course_lib.nm_sparsity as nms
+from course_lib import analysis, hardware, plots, pruning, structured
+from course_lib.core import pack_bits, unpack_bits
+from course_lib.hardware import compress_nm, decompress_nm, nm_storage_bytes
 from course_lib.models import MLP, ConvNet, load_pretrained
-from course_lib.nm_sparsity import (
-    compress_nm,
-    decompress_nm,
-    kept_magnitude,
-    kept_per_group,
-    nm_mask,
-    nm_masks,
-    nm_storage_bytes,
-    pack_bits,
-    permute_channels,
-    permute_for_nm,
-    search_permutation,
-    unpack_bits,
-)
+from course_lib.pruning import kept_magnitude, kept_per_group, nm_mask, nm_masks, search_permutation
+from course_lib.structured import permute_channels, permute_for_nm
 
 FLOATS = [torch.float32, torch.float16, torch.bfloat16]
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -58,8 +48,8 @@ def test_every_group_keeps_exactly_n(case):
 @given(nm_weights())
 def test_kept_values_are_the_groups_largest(case):
     weight, n, m = case
-    groups = nms.reduction_matrix(weight).abs().reshape(weight.shape[0], -1, m)
-    keep = nms.reduction_matrix(nm_mask(weight, n, m)).reshape(groups.shape)
+    groups = pruning.reduction_matrix(weight).abs().reshape(weight.shape[0], -1, m)
+    keep = pruning.reduction_matrix(nm_mask(weight, n, m)).reshape(groups.shape)
     smallest_kept = groups.masked_fill(~keep, float("inf")).amin(-1)
     largest_pruned = groups.masked_fill(keep, -1.0).amax(-1)
     assert (smallest_kept >= largest_pruned).all()
@@ -196,24 +186,24 @@ def test_values_and_metadata_match_pytorchs_cutlass_2_4_encoder(dtype):
     assert torch.equal(compressed.metadata, metadata.view(torch.uint8))
 
 
-@pytest.mark.skipif(not nms.semi_structured_status()[0], reason="needs CUDA with compute capability >= 8.0")
+@pytest.mark.skipif(not hardware.semi_structured_status()[0], reason="needs CUDA with compute capability >= 8.0")
 def test_mask_agrees_with_to_sparse_semi_structured():
     from torch.sparse import to_sparse_semi_structured
 
     weight = torch.randn(128, 128, dtype=torch.float16, device="cuda")
     pruned = weight * nm_mask(weight, 2, 4)
     assert torch.equal(to_sparse_semi_structured(pruned).to_dense(), pruned)
-    result = nms.semi_structured_speedup(features=256, batch=256)
+    result = hardware.semi_structured_speedup(features=256, batch=256)
     assert result["max_error"] < 1e-1 and result["speedup"] > 0
 
 
 def test_gpu_timing_says_why_it_cannot_run_without_cuda():
-    available, reason = nms.semi_structured_status()
+    available, reason = hardware.semi_structured_status()
     if available:
         pytest.skip("a capable GPU is present")
     assert "CUDA" in reason or "capability" in reason
     with pytest.raises(RuntimeError, match="compute capability >= 8.0"):
-        nms.semi_structured_speedup()
+        hardware.semi_structured_speedup()
 
 
 def test_pack_bits_uses_the_2_4_hardware_order():
@@ -294,7 +284,7 @@ def test_permuting_channels_leaves_the_network_function_unchanged(seed):
         bn.bias.data.normal_(generator=generator)
     x = torch.randn(5, 1, 8, 8, generator=generator)
     before = model(x)
-    for consumer, producer, norm in nms.CONVNET_CHAINS:
+    for consumer, producer, norm in structured.CONVNET_CHAINS:
         channels = model.get_submodule(consumer).weight.shape[1]
         permute_channels(model, torch.randperm(channels, generator=generator), consumer, producer, norm)
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
@@ -340,7 +330,7 @@ def test_compare_patterns_orders_kept_magnitude_and_leaves_the_model_alone():
     model = load_pretrained("convnet")
     state = copy.deepcopy(model.state_dict())
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    rows = nms.compare_patterns(model, [(2, 4), (4, 8)], [(x, y)])
+    rows = analysis.compare_patterns(model, [(2, 4), (4, 8)], [(x, y)])
     assert [row["pattern"] for row in rows] == ["2:4", "unstructured 50%", "4:8"]
     kept = {row["pattern"]: row["kept_fraction"] for row in rows}
     # every 2:4 mask is a 4:8 mask, and every 4:8 mask is a 50% unstructured mask
@@ -355,8 +345,8 @@ def test_plots_draw_without_changing_the_weight():
     matplotlib.use("Agg")
     weight = torch.randn(32, 16, 3, 3)
     copy_before = weight.clone()
-    ax = nms.plot_nm_pattern(weight, 2, 4)
+    ax = plots.plot_nm_pattern(weight, 2, 4)
     assert torch.equal(weight, copy_before)
     assert "2:4 mask: 50% sparse" in ax.get_title()
     rows = [{"pattern": "2:4", "sparsity": 0.5, "kept_fraction": 0.7, "accuracy": 0.9}]
-    assert len(nms.plot_pattern_comparison(rows).axes) == 2
+    assert len(plots.plot_pattern_comparison(rows).axes) == 2

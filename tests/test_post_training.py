@@ -5,17 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from course_lib.core import row_mask
 from course_lib.models import ConvNet
-from course_lib.nm_sparsity import kept_per_group, nm_mask
-from course_lib.post_training import (
+from course_lib.pruning import kept_per_group, magnitude_mask, nm_mask
+from course_lib.recipes import (
     layer_inputs,
     post_training_prune,
     recalibrate_batchnorm,
     reconstruct_weight,
-    row_mask,
     wanda_scores,
 )
-from course_lib.pruning import magnitude_mask
 
 
 def small_model(seed=0):

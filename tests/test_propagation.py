@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import fx, nn
 
+from course_lib.core import apply_masks
+from course_lib.hardware import linear_zero_outputs, observed_zero_channels, propagate_sparsity
 from course_lib.models import MLP, TinyResNet, load_pretrained
-from course_lib.propagation import linear_zero_outputs, observed_zero_channels, propagate_sparsity
-from course_lib.pruning import apply_masks
 
 
 def channel_masks(model, layer_to_bn, keep):

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils import prune
 
-from course_lib import data, models, pruning, train
+from course_lib import analysis, core, data, models, pruning, train
+from course_lib.core import selection
 
 SETTINGS = settings(max_examples=40, deadline=None)
 fractions = st.floats(0, 1, allow_nan=False)
@@ -78,7 +79,7 @@ def test_sparsity_zero_and_one(sparsity):
 @pytest.mark.parametrize("kind", ["continuous", "few values", "constant"])
 def test_keep_largest_on_large_tensors_matches_a_full_sort(kind):
     # above the size where the threshold is bracketed on a sample first (and the fallback path)
-    n = pruning._SAMPLED_SELECTION_MIN + 12345
+    n = selection._SAMPLED_SELECTION_MIN + 12345
     gen = torch.Generator().manual_seed(1)
     scores = {
         "continuous": torch.rand(n, generator=gen),
@@ -87,7 +88,7 @@ def test_keep_largest_on_large_tensors_matches_a_full_sort(kind):
     }[kind]
     for sparsity in (0.1, 0.9):
         n_pruned = round(sparsity * n)
-        assert torch.equal(pruning.keep_largest(scores, n_pruned), reference_keep_largest(scores, n_pruned))
+        assert torch.equal(core.keep_largest(scores, n_pruned), reference_keep_largest(scores, n_pruned))
 
 
 def test_global_selection_over_several_large_tensors_matches_a_full_sort():
@@ -128,7 +129,7 @@ def test_global_masks_agree_with_torch_prune_global_unstructured(sparsity, seed)
     assert sum(int((~m).sum()) for m in masks.values()) == round(sparsity * total)
 
     reference = copy.deepcopy(model)
-    layers = [(m, "weight") for m in reference.modules() if isinstance(m, pruning.PRUNABLE_TYPES)]
+    layers = [(m, "weight") for m in reference.modules() if isinstance(m, core.PRUNABLE_TYPES)]
     prune.global_unstructured(layers, pruning_method=prune.L1Unstructured, amount=round(sparsity * total))
     # random normal weights have no ties, so the masks agree exactly
     for (name, mask), (module, _) in zip(masks.items(), layers):
@@ -138,10 +139,10 @@ def test_global_masks_agree_with_torch_prune_global_unstructured(sparsity, seed)
 def test_global_masks_with_ties_prune_the_same_count_as_torch_prune():
     model = small_convnet()
     with torch.no_grad():
-        for w in pruning.prunable_weights(model).values():
+        for w in core.prunable_weights(model).values():
             w.copy_(torch.randint(-2, 3, w.shape))  # integer weights: lots of ties
     masks = pruning.global_magnitude_masks(model, 0.5)
-    layers = [(m, "weight") for m in model.modules() if isinstance(m, pruning.PRUNABLE_TYPES)]
+    layers = [(m, "weight") for m in model.modules() if isinstance(m, core.PRUNABLE_TYPES)]
     total = sum(m.numel() for m in masks.values())
     prune.global_unstructured(layers, pruning_method=prune.L1Unstructured, amount=round(0.5 * total))
     ours = sum(int((~m).sum()) for m in masks.values())
@@ -292,11 +293,11 @@ def test_granularity_masks_cover_the_conv_layers():
 
 def test_index_bits_count_one_bit_per_unit_and_the_pattern_table():
     shape = (8, 4, 3, 3)
-    bits = {g: pruning.index_bits(shape, g) for g in pruning.GRANULARITIES}
+    bits = {g: pruning.mask_index_bits(shape, g) for g in pruning.GRANULARITIES}
     assert bits == {"fine": 288, "vector": 96, "kernel": 32, "channel": 8, "pattern": 32 * 3 + 8 * 9}
-    assert pruning.index_bits(shape, "pattern", n_patterns=1) == 9  # one pattern: no ids, just the table
+    assert pruning.mask_index_bits(shape, "pattern", n_patterns=1) == 9  # one pattern: no ids, just the table
     with pytest.raises(ValueError, match="does not fit"):
-        pruning.index_bits((4, 5), "vector")
+        pruning.mask_index_bits((4, 5), "vector")
 
 
 def test_granularity_masks_on_a_bare_layer_and_too_large_pattern_kernels():
@@ -337,7 +338,7 @@ def test_pruner_keeps_zeros_at_zero_through_training_and_the_rest_trains():
 def test_without_the_pruner_adam_grows_pruned_weights_back():
     model = small_convnet()
     masks = pruning.global_magnitude_masks(model, 0.7)
-    pruning.apply_masks(model, masks)
+    core.apply_masks(model, masks)
     train.train(model, tiny_batches(), epochs=1, lr=1e-2, progress=False)
     assert largest_pruned_weight(model, masks) > 0
 
@@ -400,7 +401,7 @@ def test_sensitivity_scan_restores_the_model_and_hurts_at_full_sparsity(small_te
     before = copy.deepcopy(model.state_dict())
     dense = train.evaluate(model, small_test_loader)
     layers = ["conv1.weight", "fc2.weight"]
-    scan = pruning.sensitivity_scan(model, small_test_loader, [0.0, 1.0], layers=layers, progress=False)
+    scan = analysis.layer_sensitivity_scan(model, small_test_loader, [0.0, 1.0], layers=layers, progress=False)
     assert list(scan) == ["conv1.weight", "fc2.weight"]
     for accuracies in scan.values():
         assert accuracies[0] == dense and accuracies[1] < 0.5
@@ -409,7 +410,7 @@ def test_sensitivity_scan_restores_the_model_and_hurts_at_full_sparsity(small_te
 
 def test_sensitivity_scan_takes_any_mask_function(small_test_loader):
     model = models.load_pretrained("convnet")
-    scan = pruning.sensitivity_scan(
+    scan = analysis.layer_sensitivity_scan(
         model, small_test_loader, [0.5], layers=["conv2.weight"], progress=False,
         mask_fn=lambda w, s: pruning.granularity_mask(w, s, "channel"),
     )
@@ -418,4 +419,4 @@ def test_sensitivity_scan_takes_any_mask_function(small_test_loader):
 
 def test_sensitivity_scan_rejects_an_unknown_layer(small_test_loader):
     with pytest.raises(ValueError, match="'conv9.weight'"):
-        pruning.sensitivity_scan(small_convnet(), small_test_loader, [0.5], layers=["conv9.weight"])
+        analysis.layer_sensitivity_scan(small_convnet(), small_test_loader, [0.5], layers=["conv9.weight"])

@@ -6,10 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib.metrics import overall_sparsity
+from course_lib.analysis import overall_sparsity
+from course_lib.core import prunable_weights
 from course_lib.models import MLP
-from course_lib.pruning import global_magnitude_masks, prunable_weights
-from course_lib.schedules import (
+from course_lib.plots import plot_runs
+from course_lib.pruning import global_magnitude_masks
+from course_lib.recipes import (
     GradualPruner,
     PruningRun,
     agp_sparsity,
@@ -17,7 +19,6 @@ from course_lib.schedules import (
     geometric_sparsities,
     gradual_prune,
     iterative_prune,
-    plot_runs,
 )
 from course_lib.train import train
 

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import channels, metrics, models, search
+from course_lib import analysis, models, structured
 
 GRID = (0.0, 0.25, 0.5, 0.75)
 X = torch.zeros(1, 1, 8, 8)
@@ -20,22 +20,22 @@ def convnet():
 
 @pytest.fixture(scope="module")
 def cost_model(convnet):
-    return search.ChannelCostModel(convnet, X)
+    return analysis.ChannelCostModel(convnet, X)
 
 
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.sampled_from((0.0, 0.1, 0.3, 0.5, 0.7, 0.9)), min_size=4, max_size=4))
 def test_mac_cost_model_equals_count_macs_of_the_pruned_model(convnet, cost_model, ratios):
     setting = dict(zip(("conv1", "conv2", "conv3", "fc1"), ratios))
-    pruned = channels.prune_channels(convnet, setting, X)
-    assert cost_model.macs(setting) == metrics.count_macs(pruned, (1, 8, 8))
+    pruned = structured.prune_channels(convnet, setting, X)
+    assert cost_model.macs(setting) == analysis.count_macs(pruned, (1, 8, 8))
 
 
 def test_cost_model_for_a_residual_network():
     resnet = models.TinyResNet().eval()
-    cost = search.ChannelCostModel(resnet, X)
+    cost = analysis.ChannelCostModel(resnet, X)
     setting = {g: 0.5 for g in cost.channels}
-    assert cost.macs(setting) == metrics.count_macs(channels.prune_channels(resnet, setting, X), (1, 8, 8))
+    assert cost.macs(setting) == analysis.count_macs(structured.prune_channels(resnet, setting, X), (1, 8, 8))
     assert cost.mac_fraction({}) == 1.0
 
 
@@ -63,19 +63,19 @@ def test_best_within_budget_matches_brute_force(pairs, budget):
     expected = _brute_force_best(scores, costs, budget)
     if expected is None:
         with pytest.raises(ValueError, match="no candidate fits"):
-            search.best_within_budget(scores, costs, budget)
+            analysis.best_within_budget(scores, costs, budget)
     else:
-        assert search.best_within_budget(scores, costs, budget) == expected
+        assert analysis.best_within_budget(scores, costs, budget) == expected
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf])
 def test_bad_budgets_are_clear_errors(bad):
     with pytest.raises(ValueError, match="budget must be a finite number > 0"):
-        search.best_within_budget([1.0], [1.0], bad)
+        analysis.best_within_budget([1.0], [1.0], bad)
     with pytest.raises(ValueError, match="budget"):
-        search.evolutionary_search(["a"], GRID, lambda r: 0.0, lambda r: 1.0, bad)
+        analysis.evolutionary_search(["a"], GRID, lambda r: 0.0, lambda r: 1.0, bad)
     with pytest.raises(TypeError, match="budget"):
-        search.check_budget("1")
+        analysis.check_budget("1")
 
 
 def _toy_problem():
@@ -95,7 +95,7 @@ def _toy_problem():
 
 def test_search_finds_the_optimum_within_budget_scoring_each_setting_once():
     target, calls, score, cost = _toy_problem()
-    result = search.evolutionary_search(target, GRID, score, cost, budget=2.5, progress=False)
+    result = analysis.evolutionary_search(target, GRID, score, cost, budget=2.5, progress=False)
     assert result.best.ratios == target  # cost 2.25 fits
     assert all(c.cost <= 2.5 for c in result.history)
     keys = [tuple(sorted(c.items())) for c in calls]
@@ -104,36 +104,36 @@ def test_search_finds_the_optimum_within_budget_scoring_each_setting_once():
 
 def test_search_respects_a_budget_that_excludes_the_optimum_and_is_reproducible():
     target, _, score, cost = _toy_problem()
-    first = search.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
-    again = search.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
+    first = analysis.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
+    again = analysis.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
     assert first.best.cost <= 1.75 and first.best.ratios != target
     assert first.history == again.history
 
 
 def test_search_with_the_tightest_budget_starts_from_the_cheapest_setting():
     target, _, score, cost = _toy_problem()
-    result = search.evolutionary_search(target, GRID, score, cost, budget=0.75, progress=False)
+    result = analysis.evolutionary_search(target, GRID, score, cost, budget=0.75, progress=False)
     assert result.best.ratios == {g: 0.75 for g in target}
 
 
 def test_unreachable_budgets_say_what_the_cheapest_costs():
     target, _, score, cost = _toy_problem()
     with pytest.raises(ValueError, match="unreachable.*costs 0.75"):
-        search.evolutionary_search(target, GRID, score, cost, budget=0.5)
+        analysis.evolutionary_search(target, GRID, score, cost, budget=0.5)
     with pytest.raises(ValueError, match="unreachable with a uniform ratio"):
-        search.uniform_for_budget(target, GRID, cost, 0.5)
+        analysis.uniform_for_budget(target, GRID, cost, 0.5)
     with pytest.raises(ValueError, match="population"):
-        search.evolutionary_search(target, GRID, score, cost, budget=2.0, population=0)
+        analysis.evolutionary_search(target, GRID, score, cost, budget=2.0, population=0)
 
 
 def test_uniform_for_budget_picks_the_smallest_ratio_that_fits():
     target, _, _, cost = _toy_problem()
-    assert search.uniform_for_budget(target, GRID, cost, 1.5) == {g: 0.5 for g in target}
-    assert search.uniform_for_budget(target, GRID, cost, 3.0) == {g: 0.0 for g in target}
+    assert analysis.uniform_for_budget(target, GRID, cost, 1.5) == {g: 0.5 for g in target}
+    assert analysis.uniform_for_budget(target, GRID, cost, 3.0) == {g: 0.0 for g in target}
 
 
 def test_latency_table_covers_the_grid_and_predicts_by_summing(convnet, cost_model):
-    table = search.latency_table(convnet, X, (0.0, 0.5), batch_size=2, repeats=1, progress=False)
+    table = analysis.latency_table(convnet, X, (0.0, 0.5), batch_size=2, repeats=1, progress=False)
     assert set(table.entries) == {"conv1", "conv2", "conv3", "fc1", "fc2"}
     assert set(table.entries["conv2"]) == {(8, 16), (8, 32), (16, 16), (16, 32)}
     assert set(table.entries["conv1"]) == {(1, 8), (1, 16)}

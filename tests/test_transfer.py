@@ -3,23 +3,23 @@
 import pytest
 import torch
 
-from course_lib import channels, data, models, transfer
+from course_lib import data, models, recipes, structured
 
 
 def test_split_by_labels():
     train, _ = data.digits_splits()
-    low = transfer.split_by_labels(train, range(5))
-    high = transfer.split_by_labels(train, range(5, 10))
+    low = recipes.split_by_labels(train, range(5))
+    high = recipes.split_by_labels(train, range(5, 10))
     assert set(low.y.tolist()) == {0, 1, 2, 3, 4} and len(low) + len(high) == len(train)
     with pytest.raises(ValueError, match="at least one"):
-        transfer.split_by_labels(train, [])
+        recipes.split_by_labels(train, [])
     with pytest.raises(ValueError, match="no example"):
-        transfer.split_by_labels(train, [42])
+        recipes.split_by_labels(train, [42])
 
 
 def test_reinitialised_keeps_shapes_changes_weights_and_is_seeded():
     model = models.load_pretrained("convnet")
-    fresh, again = transfer.reinitialised(model, 1), transfer.reinitialised(model, 1)
+    fresh, again = recipes.reinitialised(model, 1), recipes.reinitialised(model, 1)
     states = model.state_dict().items(), fresh.state_dict().values(), again.state_dict().values()
     for (name, p), q, r in zip(*states):
         assert p.shape == q.shape and torch.equal(q, r), name
@@ -28,22 +28,22 @@ def test_reinitialised_keeps_shapes_changes_weights_and_is_seeded():
 
 
 def test_tabular_splits_and_mlp():
-    train, test = transfer.tabular_splits("wine")
+    train, test = recipes.tabular_splits("wine")
     assert train.x.shape[1] == 13 and len(train) + len(test) == 178
     assert train.x.mean(dim=0).abs().max() < 1e-5
-    assert transfer.tabular_mlp(13, classes=3)(train.x[:4]).shape == (4, 3)
+    assert recipes.tabular_mlp(13, classes=3)(train.x[:4]).shape == (4, 3)
     with pytest.raises(ValueError, match="name must be one of"):
-        transfer.tabular_splits("iris")
+        recipes.tabular_splits("iris")
 
 
 def test_transfer_vs_scratch_trains_two_copies():
     train, test = data.digits_splits()
     model = models.load_pretrained("convnet")
-    small = channels.prune_channels(model, 0.5, torch.zeros(1, 1, 8, 8))
+    small = structured.prune_channels(model, 0.5, torch.zeros(1, 1, 8, 8))
     before = {k: v.clone() for k, v in small.state_dict().items()}
     sub = data.Split(train.x[:128], train.y[:128])
     loaders = data.make_loader(sub, 64), data.make_loader(test, 512)
-    curves = transfer.transfer_vs_scratch(small, "fc2", *loaders, epochs=2)
+    curves = recipes.transfer_vs_scratch(small, "fc2", *loaders, epochs=2)
     assert set(curves) == {"transfer", "scratch"} and all(len(c) == 2 for c in curves.values())
     assert curves["transfer"][0] > curves["scratch"][0]
     assert all(torch.equal(before[k], v) for k, v in small.state_dict().items())

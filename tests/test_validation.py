@@ -1,6 +1,6 @@
 import pytest
 
-from course_lib.validation import check_choice, check_fraction, check_positive_int
+from course_lib.core import check_choice, check_fraction, check_positive_int
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf")])

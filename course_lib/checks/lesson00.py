@@ -2,7 +2,7 @@
 
 import torch
 
-from ..reference_models import kept_parameters as _kept_parameters
+from ..models import kept_parameters as _kept_parameters
 from . import Case, run_check
 
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..importance import importance_scores
+from ..pruning import importance_scores
 from ..pruning import magnitude_mask as _magnitude_mask
 from ..pruning import project_l0 as _project_l0
 from . import Case, run_check

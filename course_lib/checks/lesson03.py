@@ -2,8 +2,9 @@
 
 import torch
 
-from ..nm_sparsity import nm_mask as _nm_mask
-from ..nm_sparsity import nm_storage_bytes, pack_bits
+from ..core import pack_bits
+from ..hardware import nm_storage_bytes
+from ..pruning import nm_mask as _nm_mask
 from . import Case, run_check
 
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..channels import input_channel_norms, prune_conv_pair
-from ..channels import largest_safe_ratio as _largest_safe_ratio
+from ..analysis import largest_safe_ratio as _largest_safe_ratio
+from ..structured import input_channel_norms, prune_conv_pair
 from . import Case, run_check, same
 
 

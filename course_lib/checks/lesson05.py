@@ -2,8 +2,8 @@
 
 import torch
 
-from ..schedules import agp_sparsity as _agp_sparsity
-from ..schedules import geometric_sparsities as _geometric_sparsities
+from ..recipes import agp_sparsity as _agp_sparsity
+from ..recipes import geometric_sparsities as _geometric_sparsities
 from . import Case, run_check
 
 

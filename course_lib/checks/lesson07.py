@@ -2,7 +2,7 @@
 
 import torch
 
-from .. import formats
+from .. import core, hardware
 from . import Case, run_check, same
 
 
@@ -13,7 +13,7 @@ def _same_integers(got, expected) -> bool:
 
 
 def _row_pointers(dense: torch.Tensor) -> torch.Tensor:
-    return formats.encode(dense, "csr").row_ptr.long()
+    return hardware.encode(dense, "csr").row_ptr.long()
 
 
 def row_pointers(fn):
@@ -34,7 +34,7 @@ def row_pointers(fn):
 
 
 def _decode_relative(values: torch.Tensor, gaps: torch.Tensor, length: int) -> torch.Tensor:
-    column = formats.EIE(shape=(length, 1), values=values, gaps=formats.pack_bits(gaps, 4),
+    column = hardware.EIE(shape=(length, 1), values=values, gaps=core.pack_bits(gaps, 4),
                          col_ptr=torch.tensor([0, values.numel()]), gap_bits=4)
     return column.to_dense()[:, 0]
 
@@ -55,7 +55,7 @@ def decode_relative(fn):
 
 
 def _csr_bits(shape, nnz: int, value_bits: int, index_bits: int) -> int:
-    return formats.storage_bits("csr", shape, nnz, value_bits, index_bits)
+    return hardware.storage_bits("csr", shape, nnz, value_bits, index_bits)
 
 
 def csr_bits(fn):

@@ -4,8 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..accelerator import condense, count_multiplications, sparse_matrix
-from ..propagation import linear_zero_outputs
+from ..hardware import condense, count_multiplications, linear_zero_outputs, sparse_matrix
 from . import Case, run_check
 
 

@@ -2,9 +2,9 @@
 
 import torch
 
-from ..benefits import energy_pj as _energy_pj
-from ..dynamic import topk_mask as _topk_mask
-from ..search import best_within_budget as _best_within_budget
+from ..analysis import best_within_budget as _best_within_budget
+from ..core import topk_mask as _topk_mask
+from ..hardware import energy_pj as _energy_pj
 from . import Case, run_check
 
 

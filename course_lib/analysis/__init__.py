@@ -1,0 +1,81 @@
+"""Measuring models: parameters, MACs, latency, sensitivity scans, sweeps, searches."""
+
+from .latency import (  # noqa: F401
+    LATENCY_STATISTICS,
+    Latency,
+    compare_costs,
+    costs_table,
+    interleaved_latency,
+    measure_latency,
+    ratio_costs,
+    speedups,
+)
+from .metrics import (  # noqa: F401
+    count_macs,
+    count_nonzero,
+    count_params,
+    layer_sparsity,
+    model_size_bytes,
+    overall_sparsity,
+)
+from .search import (  # noqa: F401
+    Candidate,
+    ChannelCostModel,
+    LatencyTable,
+    Layer,
+    SearchResult,
+    best_within_budget,
+    check_budget,
+    evolutionary_search,
+    latency_table,
+    uniform_for_budget,
+)
+from .sensitivity import (  # noqa: F401
+    Sensitivity,
+    largest_safe_ratio,
+    layer_sensitivity_scan,
+    mac_fraction,
+    ratios_for_mac_budget,
+    sensitivity_scan,
+)
+from .sweeps import (  # noqa: F401
+    accuracy_vs_sparsity,
+    compare_patterns,
+    pruned_copy,
+)
+
+__all__ = [
+    "Candidate",
+    "ChannelCostModel",
+    "LATENCY_STATISTICS",
+    "Latency",
+    "LatencyTable",
+    "Layer",
+    "SearchResult",
+    "Sensitivity",
+    "accuracy_vs_sparsity",
+    "best_within_budget",
+    "check_budget",
+    "compare_costs",
+    "compare_patterns",
+    "costs_table",
+    "count_macs",
+    "count_nonzero",
+    "count_params",
+    "evolutionary_search",
+    "interleaved_latency",
+    "largest_safe_ratio",
+    "latency_table",
+    "layer_sensitivity_scan",
+    "layer_sparsity",
+    "mac_fraction",
+    "measure_latency",
+    "model_size_bytes",
+    "overall_sparsity",
+    "pruned_copy",
+    "ratio_costs",
+    "ratios_for_mac_budget",
+    "sensitivity_scan",
+    "speedups",
+    "uniform_for_budget",
+]

@@ -1,0 +1,59 @@
+"""Layer 0: argument checks, the one top-k selection, module helpers, bit packing, tables."""
+
+from .bits import (  # noqa: F401
+    pack_bits,
+    position_bits,
+    unpack_bits,
+)
+from .modules import (  # noqa: F401
+    NORM_TYPES,
+    PRUNABLE_TYPES,
+    apply_masks,
+    prunable_parameters,
+    prunable_weights,
+    set_submodule,
+)
+from .seeds import (  # noqa: F401
+    SEED_OFFSET_VARIABLE,
+    seed_offset,
+    shifted,
+)
+from .selection import (  # noqa: F401
+    keep_largest,
+    keep_top,
+    row_mask,
+    topk_mask,
+)
+from .tables import (  # noqa: F401
+    markdown_table,
+)
+from .validation import (  # noqa: F401
+    check_choice,
+    check_fraction,
+    check_positive_int,
+    check_positive_number,
+)
+
+__all__ = [
+    "NORM_TYPES",
+    "PRUNABLE_TYPES",
+    "SEED_OFFSET_VARIABLE",
+    "apply_masks",
+    "check_choice",
+    "check_fraction",
+    "check_positive_int",
+    "check_positive_number",
+    "keep_largest",
+    "keep_top",
+    "markdown_table",
+    "pack_bits",
+    "position_bits",
+    "prunable_parameters",
+    "prunable_weights",
+    "row_mask",
+    "seed_offset",
+    "set_submodule",
+    "shifted",
+    "topk_mask",
+    "unpack_bits",
+]

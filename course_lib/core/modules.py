@@ -1,0 +1,73 @@
+"""TODO docstring."""
+
+import torch
+from torch import nn
+
+
+def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, new)
+
+
+PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
+
+
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights of every Conv2d and Linear layer, by parameter name (``"conv1.weight"``)."""
+    return _layer_weights(model, PRUNABLE_TYPES)
+
+
+def _layer_weights(model: nn.Module, layer_types) -> dict[str, nn.Parameter]:
+    return {
+        f"{name}.weight" if name else "weight": module.weight
+        for name, module in model.named_modules()
+        if isinstance(module, layer_types)
+    }
+
+
+def prunable_parameters(
+    model: nn.Module, include_biases: bool = False, include_norm: bool = False
+) -> dict[str, nn.Parameter]:
+    """Conv2d/Linear weights, plus their biases and normalisation layers' parameters on request.
+
+    ``include_norm`` adds the scale (gamma) of BatchNorm/LayerNorm/GroupNorm layers, and their shift
+    (beta) as well when ``include_biases`` is also set.
+    """
+    params = {}
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        if isinstance(module, PRUNABLE_TYPES) or (include_norm and isinstance(module, NORM_TYPES)):
+            if getattr(module, "weight", None) is not None:
+                params[f"{prefix}weight"] = module.weight
+            if include_biases and getattr(module, "bias", None) is not None:
+                params[f"{prefix}bias"] = module.bias
+    return params
+
+
+def _check_masks(masks) -> dict[str, torch.Tensor]:
+    if not isinstance(masks, dict) or not masks:
+        raise TypeError(f"masks must be a non-empty dict of parameter name -> bool mask, got {masks!r}")
+    for name, mask in masks.items():
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise TypeError(f"masks[{name!r}] must be a torch.bool tensor, got {got}")
+    return masks
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Zero the pruned weights of ``model`` in place (weight *= mask) and return it."""
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"masks has a key {name!r} that is not a parameter of the model")
+        if mask.shape != params[name].shape:
+            raise ValueError(
+                f"mask for {name!r} has shape {tuple(mask.shape)}, "
+                f"the parameter has {tuple(params[name].shape)}"
+            )
+        params[name].mul_(mask)
+    return model

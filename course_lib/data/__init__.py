@@ -1,0 +1,29 @@
+"""Datasets with their splits: the offline digits, optional torchvision sets."""
+
+from .digits import (  # noqa: F401
+    DATA_DIR,
+    SPLIT_SEED,
+    Split,
+    TEST_FRACTION,
+    digits_loaders,
+    digits_splits,
+    make_loader,
+)
+from .vision import (  # noqa: F401
+    TORCHVISION_DATASETS,
+    load_torchvision_dataset,
+    main,
+)
+
+__all__ = [
+    "DATA_DIR",
+    "SPLIT_SEED",
+    "Split",
+    "TEST_FRACTION",
+    "TORCHVISION_DATASETS",
+    "digits_loaders",
+    "digits_splits",
+    "load_torchvision_dataset",
+    "main",
+    "make_loader",
+]

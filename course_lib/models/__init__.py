@@ -1,0 +1,41 @@
+"""The lessons' models, their shipped hash-checked checkpoints, and reference architectures."""
+
+from .checkpoints import (  # noqa: F401
+    CHECKPOINTS,
+    CHECKPOINT_DIR,
+    REBUILD_COMMAND,
+    checkpoint_path,
+    load_pretrained,
+    load_state_dict,
+    sha256_of,
+)
+from .convnets import (  # noqa: F401
+    BasicBlock,
+    ConvNet,
+    MLP,
+    TinyResNet,
+)
+from .reference import (  # noqa: F401
+    HAN2015_ALEXNET_KEPT,
+    han2015_alexnet_after_pruning,
+    kept_parameters,
+    landmark_model,
+)
+
+__all__ = [
+    "BasicBlock",
+    "CHECKPOINTS",
+    "CHECKPOINT_DIR",
+    "ConvNet",
+    "HAN2015_ALEXNET_KEPT",
+    "MLP",
+    "REBUILD_COMMAND",
+    "TinyResNet",
+    "checkpoint_path",
+    "han2015_alexnet_after_pruning",
+    "kept_parameters",
+    "landmark_model",
+    "load_pretrained",
+    "load_state_dict",
+    "sha256_of",
+]

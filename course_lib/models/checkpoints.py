@@ -1,0 +1,59 @@
+"""TODO docstring."""
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.validation import check_choice
+from ..data.digits import DATA_DIR
+from .convnets import MLP, ConvNet, TinyResNet
+
+CHECKPOINT_DIR = DATA_DIR / "checkpoints"
+
+
+REBUILD_COMMAND = "python -m course_lib.pretrain"
+
+
+# Each shipped checkpoint: name -> (the architecture it fits, SHA-256 of the file written by
+# `python -m course_lib.pretrain NAME`). Later lessons register their own checkpoints here.
+CHECKPOINTS: dict[str, tuple[type[nn.Module], str]] = {
+    "convnet": (ConvNet, "ea24e65b2cb64f0acafb0e3baa75d48119421f6a88686fc3cff4e4a642c1147d"),
+    "mlp": (MLP, "446295ea773153f532baa3de84864ddb1447ab0750c9a71cea7bbf922c1f7d50"),
+    "tiny_resnet": (TinyResNet, "8f0393514c6304f30e12dd60aca45e0dde9dd2f9b7fd583fbc1d60c25f27af9a"),
+}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def checkpoint_path(name: str) -> Path:
+    check_choice("name", name, CHECKPOINTS)
+    return CHECKPOINT_DIR / f"{name}.pt"
+
+
+def load_state_dict(name: str, path=None) -> dict:
+    """Read a checkpoint's state_dict after verifying its SHA-256; ``weights_only=True`` always."""
+    path = Path(path) if path is not None else checkpoint_path(name)
+    expected = CHECKPOINTS[name][1]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {name!r} is missing ({path}). Rebuild it with: {REBUILD_COMMAND} {name}"
+        )
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ValueError(
+            f"checkpoint {name!r} at {path} has SHA-256 {actual}, expected {expected}: the file was "
+            f"altered or is from another version. Rebuild it with: {REBUILD_COMMAND} {name}"
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_pretrained(name: str, path=None) -> nn.Module:
+    """A trained model from ``data/checkpoints/``, in eval mode; ``name`` is a key of ``CHECKPOINTS``."""
+    state = load_state_dict(name, path)
+    model = CHECKPOINTS[name][0]()
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,91 @@
+"""Unstructured and fine-to-coarse masks: magnitude, granularity, N:M, importance criteria, the Pruner."""
+
+from .granularity import (  # noqa: F401
+    GRANULARITIES,
+    GROUP_NORMS,
+    MAX_PATTERN_POSITIONS,
+    allowed_granularities,
+    choose_patterns,
+    granularity_mask,
+    granularity_masks,
+    mask_index_bits,
+    pattern_set,
+)
+from .importance import (  # noqa: F401
+    CRITERIA,
+    EXACT_HESSIAN_LIMIT,
+    HESSIAN_METHODS,
+    LayerData,
+    Magnitude,
+    OBD,
+    Random,
+    Taylor,
+    get_criterion,
+    importance_masks,
+    importance_scores,
+    layer_data,
+)
+from .magnitude import (  # noqa: F401
+    global_magnitude_masks,
+    magnitude_mask,
+    masks_from_scores,
+    masks_sparsity,
+    project_l0,
+)
+from .nm import (  # noqa: F401
+    FLOAT_DTYPES,
+    from_reduction_matrix,
+    kept_magnitude,
+    kept_per_group,
+    nm_mask,
+    nm_masks,
+    reduction_matrix,
+)
+from .permutation import (  # noqa: F401
+    search_permutation,
+)
+from .pruner import (  # noqa: F401
+    Pruner,
+    load_pruned_state_dict,
+    make_permanent,
+)
+
+__all__ = [
+    "CRITERIA",
+    "EXACT_HESSIAN_LIMIT",
+    "FLOAT_DTYPES",
+    "GRANULARITIES",
+    "GROUP_NORMS",
+    "HESSIAN_METHODS",
+    "LayerData",
+    "MAX_PATTERN_POSITIONS",
+    "Magnitude",
+    "OBD",
+    "Pruner",
+    "Random",
+    "Taylor",
+    "allowed_granularities",
+    "choose_patterns",
+    "from_reduction_matrix",
+    "get_criterion",
+    "global_magnitude_masks",
+    "granularity_mask",
+    "granularity_masks",
+    "importance_masks",
+    "importance_scores",
+    "kept_magnitude",
+    "kept_per_group",
+    "layer_data",
+    "load_pruned_state_dict",
+    "magnitude_mask",
+    "make_permanent",
+    "mask_index_bits",
+    "masks_from_scores",
+    "masks_sparsity",
+    "nm_mask",
+    "nm_masks",
+    "pattern_set",
+    "project_l0",
+    "reduction_matrix",
+    "search_permutation",
+]

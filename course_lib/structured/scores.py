@@ -1,0 +1,117 @@
+"""TODO docstring."""
+
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.selection import keep_largest
+from ..core.validation import check_choice, check_positive_int
+from .graph import ChannelGroup, channel_groups
+
+
+def pruned_overlap(scores: dict[str, torch.Tensor], ratio: float) -> torch.Tensor:
+    """(K, K) fraction of the channels criterion i removes at ``ratio`` that criterion j removes too,
+    for K criteria scoring the same C channels (``scores``: name -> (C,))."""
+    removed = torch.stack(
+        [~keep_largest(s, n_pruned(len(s), ratio)) for s in scores.values()]
+    ).float()  # (K, C)
+    return removed @ removed.T / removed.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+CRITERIA = ("l1", "l2", "bn_gamma", "next_layer_l2", "taylor", "random")
+
+
+def input_channel_norms(weight: torch.Tensor, repeat: int = 1) -> torch.Tensor:
+    """L2 norm of each input channel's slice of a consumer's weight.
+
+    ``weight`` is a conv weight (Co, C, Kh, Kw) or a Linear weight (Co, C * repeat) whose input
+    features come in blocks of ``repeat`` per channel (a flattened (C, H, W) map: repeat = H*W).
+    Returns (C,).
+    """
+    check_positive_int("repeat", repeat)
+    if weight.ndim == 2:
+        if weight.shape[1] % repeat:
+            raise ValueError(f"repeat={repeat} does not divide the weight's {weight.shape[1]} inputs")
+        weight = weight.reshape(weight.shape[0], -1, repeat)  # (Co, C, repeat)
+    return weight.transpose(0, 1).flatten(1).norm(dim=1)
+
+
+def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Per-channel tensors (C, ...) side by side as one (C, k) matrix."""
+    return torch.cat([t.detach().reshape(t.shape[0], -1) for t in tensors], dim=1)
+
+
+def _group_params(modules: dict[str, nn.Module], names: list[str]) -> list[torch.Tensor]:
+    return [p for n in names for p in (modules[n].weight, modules[n].bias) if p is not None]
+
+
+def _taylor_products(model: nn.Module, batch) -> dict[torch.Tensor, torch.Tensor]:
+    """w * dL/dw for every parameter, from the cross-entropy loss on ``batch`` = (x, y), in eval mode."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise ValueError(
+            f"batch must be an (inputs, labels) pair for the 'taylor' criterion, got {batch!r:.80}"
+        )
+    was_training = model.training
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        loss = F.cross_entropy(model(batch[0]), batch[1])
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    finally:
+        model.train(was_training)
+    return {p: p.detach() * g for p, g in zip(params, grads) if g is not None}
+
+
+def group_scores(
+    model: nn.Module, groups: list[ChannelGroup], criterion: str = "l1", batch=None, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Importance of every channel of every prunable group: ``{group name: (C,) scores}``.
+
+    Higher means more important. Criteria:
+      ``l1`` / ``l2``    norm of the channel's filters in all the group's producers (Li et al. 2017)
+      ``bn_gamma``       sum of |gamma| over the group's BatchNorms (network slimming, Liu et al.
+                         2017); groups without a BatchNorm get no scores
+      ``next_layer_l2``  L2 norm of the weights that read the channel in all consumers
+      ``taylor``         |sum of w * dL/dw| over the channel's producer and BatchNorm parameters, on
+                         ``batch`` = (inputs, labels) (first-order Taylor, Molchanov et al. 2019)
+      ``random``         uniform random scores from ``seed``: the baseline every criterion must beat
+    """
+    check_choice("criterion", criterion, CRITERIA)
+    modules = dict(model.named_modules())
+    products = _taylor_products(model, batch) if criterion == "taylor" else None
+    generator = torch.Generator().manual_seed(seed)
+    scores = {}
+    for group in (g for g in groups if g.prunable):
+        weights = [modules[n].weight for n in group.producers]
+        if criterion == "l1":
+            score = _rows(weights).abs().sum(dim=1)
+        elif criterion == "l2":
+            score = _rows(weights).norm(dim=1)
+        elif criterion == "bn_gamma":
+            gammas = [modules[n].weight for n in group.norms if modules[n].weight is not None]
+            if not gammas:
+                continue  # no BatchNorm to read: this criterion cannot rank the group
+            score = _rows(gammas).abs().sum(dim=1)
+        elif criterion == "next_layer_l2":
+            norms = [input_channel_norms(modules[n].weight.detach(), r) for n, r in group.consumers]
+            score = torch.stack(norms).square().sum(dim=0).sqrt()
+        elif criterion == "taylor":
+            params = _group_params(modules, group.producers + group.norms)
+            score = _rows([products.get(p, torch.zeros_like(p)) for p in params]).sum(dim=1).abs()
+        else:
+            score = torch.rand(group.channels, generator=generator)
+        scores[group.name] = score
+    return scores
+
+
+def channel_importance(
+    model: nn.Module, example_input: torch.Tensor, criterion: str = "l1", batch=None
+) -> dict[str, torch.Tensor]:
+    """``group_scores`` for every prunable group of ``model`` (see there for the criteria)."""
+    return group_scores(model, channel_groups(model, example_input), criterion, batch)
+
+
+def n_pruned(channels: int, ratio: float) -> int:
+    """Channels removed from a group of ``channels`` at ``ratio``: round(ratio * C), leaving at least one."""
+    return min(round(ratio * channels), channels - 1)
