@@ -54,7 +54,7 @@ def fine_grained_one_shot(dense):
 
 
 def nm_fine_tuned(dense):
-    masks, _ = pruning.nm_masks(dense, 2, 4)
+    masks = pruning.nm_masks(dense, 2, 4)
     model = copy.deepcopy(dense)
     train.fine_tune(model, digits_loaders(seed=0)[0], FINE_TUNE_EPOCHS["2:4"], lr=LR, masks=masks,
                     progress=False)

@@ -14,7 +14,7 @@ from common import fmt_seconds, time_call
 
 from course_lib.core import prunable_weights
 from course_lib.hardware import compress_nm
-from course_lib.pruning import kept_magnitude, nm_mask, nm_masks, search_permutation
+from course_lib.pruning import kept_magnitude, nm_incompatible, nm_mask, nm_masks, search_permutation
 
 
 def timed_with_threads(fn, threads: int, repeats: int = 3, warmup: int = 1) -> str:
@@ -31,7 +31,7 @@ def run() -> str:
     torch.manual_seed(0)
     thread_counts = sorted({1, torch.get_num_threads()})
     model = torchvision.models.resnet50()
-    masks, skipped = nm_masks(model, 2, 4)
+    masks, skipped = nm_masks(model, 2, 4), nm_incompatible(model, 4)
     weights = prunable_weights(model)
     masked = sum(weights[name].numel() for name in masks)
     half = [weights[name].detach().half() for name in masks]

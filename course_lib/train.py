@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core.modules import apply_masks
+from .core.modules import apply_masks, eval_mode
 from .core.seeds import shifted
 from .core.validation import check_positive_int
 
@@ -31,13 +31,11 @@ def seed_everything(seed: int = 0) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, loader) -> float:
     """Accuracy of ``model`` on ``loader`` as a fraction in [0, 1]. Restores the model's train/eval mode."""
-    was_training = model.training
-    model.eval()
     correct = total = 0
-    for x, y in loader:
-        correct += (model(x).argmax(dim=1) == y).sum().item()
-        total += len(y)
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in loader:
+            correct += (model(x).argmax(dim=1) == y).sum().item()
+            total += len(y)
     return correct / total
 
 

@@ -15,7 +15,7 @@ from course_lib.hardware import HOROWITZ_45NM_PJ
 def variants():
     model = models.load_pretrained("convnet")
     fine = core.apply_masks(copy.deepcopy(model), pruning.global_magnitude_masks(model, 0.9))
-    two_four = core.apply_masks(copy.deepcopy(model), pruning.nm_masks(model, 2, 4)[0])
+    two_four = core.apply_masks(copy.deepcopy(model), pruning.nm_masks(model, 2, 4))
     return model, fine, two_four
 
 

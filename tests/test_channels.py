@@ -151,7 +151,8 @@ def test_criteria_match_their_definitions():
     torch.manual_seed(1)
     model = trained_like(ConvNet())
     groups = structured.channel_groups(model, DIGIT)
-    scores = {c: structured.group_scores(model, groups, c, batch=(DIGIT, torch.arange(4))) for c in structured.CRITERIA}
+    batch = (DIGIT, torch.arange(4))
+    scores = {c: structured.group_scores(model, groups, c, batch=batch) for c in structured.CRITERIA}
     w = model.conv2.weight.detach()
     torch.testing.assert_close(scores["l1"]["conv2"], w.abs().sum(dim=(1, 2, 3)))
     torch.testing.assert_close(scores["l2"]["conv2"], w.flatten(1).norm(dim=1))
@@ -359,7 +360,7 @@ PROBE = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(5))
 
 def test_sensitivity_scan_prunes_one_group_at_a_time():
     ratios = (0.0, 0.5, 0.9)
-    scan = analysis.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    scan = analysis.channel_sensitivity(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
     assert scan.ratios == ratios and scan.dense == 1.0
     assert set(scan.curves) == {"conv1", "conv2", "conv3", "fc1"}
     for name, curve in scan.curves.items():
@@ -377,7 +378,7 @@ def test_largest_safe_ratio():
 
 def test_ratios_for_a_mac_budget_fit_it_and_spare_sensitive_groups():
     ratios = (0.1, 0.3, 0.5, 0.7, 0.9)
-    scan = analysis.sensitivity_scan(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
+    scan = analysis.channel_sensitivity(DENSE, DIGIT, accuracy_proxy, ratios, progress=False)
     chosen = {}
     for budget in (0.6, 0.4, 0.2):
         chosen[budget] = analysis.ratios_for_mac_budget(DENSE, DIGIT, scan, budget)

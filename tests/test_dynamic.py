@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import analysis, core, data, models, recipes
+from course_lib import analysis, data, models, recipes
 
 STAGES = {"conv2": "bn2", "conv3": "bn3"}
 
@@ -23,17 +23,17 @@ def test_topk_mask_keeps_the_k_largest_of_each_row(rows, cols, draw):
     k = draw.draw(st.integers(1, cols))
     scores = torch.randperm(rows * cols).float().view(rows, cols)  # distinct: topk is unambiguous
     expected = torch.zeros(rows, cols, dtype=torch.bool).scatter_(1, scores.topk(k, dim=1).indices, True)
-    assert torch.equal(core.topk_mask(scores, k), expected)
+    assert torch.equal(recipes.topk_mask(scores, k), expected)
 
 
-def test_topk_mask_breaks_ties_toward_the_lower_index_and_checks_k():
-    assert core.topk_mask(torch.tensor([[1.0, 2.0, 2.0, 2.0]]), 2).tolist() == [[False, True, True, False]]
+def test_topk_mask_breaks_ties_toward_the_higher_index_and_checks_k():
+    assert recipes.topk_mask(torch.tensor([[1.0, 2.0, 2.0, 2.0]]), 2).tolist() == [[False, False, True, True]]
     with pytest.raises(ValueError, match="k must be at most"):
-        core.topk_mask(torch.zeros(2, 3), 4)
+        recipes.topk_mask(torch.zeros(2, 3), 4)
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        core.topk_mask(torch.zeros(2, 3), 0)
+        recipes.topk_mask(torch.zeros(2, 3), 0)
     with pytest.raises(TypeError, match=r"\(B, C\)"):
-        core.topk_mask(torch.zeros(3), 1)
+        recipes.topk_mask(torch.zeros(3), 1)
 
 
 def test_keeping_every_channel_computes_exactly_the_model(setup):

@@ -72,10 +72,6 @@ def test_study_optimum_is_a_lower_bound_and_magnitude_the_projection(study, tiny
     assert (study["magnitude_support"].sum(dim=1) == torch.arange(13)).all()
 
 
-def test_keep_top_keeps_the_n_highest():
-    assert core.keep_top(torch.tensor([0.5, 3.0, 1.0, 2.0]), 2).tolist() == [False, True, False, True]
-
-
 def test_hard_concrete_gates_are_exact_zeros_and_ones_at_test_time():
     layer = recipes.HardConcreteLinear(nn.Linear(4, 3))
     with torch.no_grad():

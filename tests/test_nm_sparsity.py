@@ -10,7 +10,14 @@ from course_lib import analysis, hardware, plots, pruning, structured
 from course_lib.core import pack_bits, unpack_bits
 from course_lib.hardware import compress_nm, decompress_nm, nm_storage_bytes
 from course_lib.models import MLP, ConvNet, load_pretrained
-from course_lib.pruning import kept_magnitude, kept_per_group, nm_mask, nm_masks, search_permutation
+from course_lib.pruning import (
+    kept_magnitude,
+    kept_per_group,
+    nm_incompatible,
+    nm_mask,
+    nm_masks,
+    search_permutation,
+)
 from course_lib.structured import permute_channels, permute_for_nm
 
 FLOATS = [torch.float32, torch.float16, torch.bfloat16]
@@ -122,8 +129,9 @@ def test_bad_input_is_a_clear_error(weight, n, m, error, match):
 
 
 def test_nm_masks_skips_layers_m_does_not_divide_as_asp_does():
-    masks, skipped = nm_masks(ConvNet(), 2, 4)
-    assert skipped == {"conv1.weight": 9}
+    masks = nm_masks(ConvNet(), 2, 4)
+    assert nm_incompatible(ConvNet(), 4) == {"conv1.weight": 9}
+    assert "conv1.weight" not in masks
     assert set(masks) == {"conv2.weight", "conv3.weight", "fc1.weight", "fc2.weight"}
     assert all((kept_per_group(mask, 4) == 2).all() for mask in masks.values())
 
@@ -186,7 +194,10 @@ def test_values_and_metadata_match_pytorchs_cutlass_2_4_encoder(dtype):
     assert torch.equal(compressed.metadata, metadata.view(torch.uint8))
 
 
-@pytest.mark.skipif(not hardware.semi_structured_status()[0], reason="needs CUDA with compute capability >= 8.0")
+NO_SPARSE_TENSOR_CORES = not hardware.semi_structured_status()[0]
+
+
+@pytest.mark.skipif(NO_SPARSE_TENSOR_CORES, reason="needs CUDA with compute capability >= 8.0")
 def test_mask_agrees_with_to_sparse_semi_structured():
     from torch.sparse import to_sparse_semi_structured
 

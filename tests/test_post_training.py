@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from course_lib.core import row_mask
+from course_lib.core import keep_largest_per_row
 from course_lib.models import ConvNet
 from course_lib.pruning import kept_per_group, magnitude_mask, nm_mask
 from course_lib.recipes import (
@@ -15,6 +15,11 @@ from course_lib.recipes import (
     reconstruct_weight,
     wanda_scores,
 )
+
+
+def row_mask(scores, sparsity):
+    """The per-row selection post_training_prune uses: the same fraction pruned in every output row."""
+    return keep_largest_per_row(scores, round(sparsity * scores[0].numel()))
 
 
 def small_model(seed=0):

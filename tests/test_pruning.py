@@ -286,9 +286,11 @@ def test_bad_granularity_arguments_are_clear_errors(kwargs, match):
         pruning.granularity_mask(torch.randn(2, 2, 3, 3), 0.5, **kwargs)
 
 
-def test_granularity_masks_cover_the_conv_layers():
+def test_granularity_masks_cover_every_layer_the_granularity_fits():
     masks = pruning.granularity_masks(small_convnet(), 0.5, "kernel")
-    assert set(masks) == {"conv1.weight", "conv2.weight", "conv3.weight"}
+    assert set(masks) == {"conv1.weight", "conv2.weight", "conv3.weight"}  # a Linear has no kernels
+    fine = pruning.granularity_masks(small_convnet(), 0.5, "fine")
+    assert set(fine) == set(core.prunable_weights(small_convnet()))  # like global_magnitude_masks
 
 
 def test_index_bits_count_one_bit_per_unit_and_the_pattern_table():
@@ -305,7 +307,7 @@ def test_granularity_masks_on_a_bare_layer_and_too_large_pattern_kernels():
     with pytest.raises(ValueError, match=r"at most 62 positions.*\(2, 2, 8, 8\)"):
         pruning.granularity_mask(torch.randn(2, 2, 8, 8), 0.5, "pattern")
     with pytest.raises(ValueError, match="has no layers"):
-        pruning.granularity_masks(nn.Linear(3, 3), 0.5)
+        pruning.granularity_masks(nn.Linear(3, 3), 0.5, "kernel")
 
 
 # ---- the Pruner and torch.nn.utils.prune -----------------------------------------------------------
@@ -401,22 +403,23 @@ def test_sensitivity_scan_restores_the_model_and_hurts_at_full_sparsity(small_te
     before = copy.deepcopy(model.state_dict())
     dense = train.evaluate(model, small_test_loader)
     layers = ["conv1.weight", "fc2.weight"]
-    scan = analysis.layer_sensitivity_scan(model, small_test_loader, [0.0, 1.0], layers=layers, progress=False)
-    assert list(scan) == ["conv1.weight", "fc2.weight"]
-    for accuracies in scan.values():
+    scan = analysis.layer_sensitivity(model, lambda m: train.evaluate(m, small_test_loader), [0.0, 1.0],
+                                      layers=layers, progress=False)
+    assert list(scan.curves) == ["conv1.weight", "fc2.weight"] and scan.dense == dense
+    for accuracies in scan.curves.values():
         assert accuracies[0] == dense and accuracies[1] < 0.5
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_sensitivity_scan_takes_any_mask_function(small_test_loader):
     model = models.load_pretrained("convnet")
-    scan = analysis.layer_sensitivity_scan(
-        model, small_test_loader, [0.5], layers=["conv2.weight"], progress=False,
+    scan = analysis.layer_sensitivity(
+        model, lambda m: train.evaluate(m, small_test_loader), [0.5], layers=["conv2.weight"], progress=False,
         mask_fn=lambda w, s: pruning.granularity_mask(w, s, "channel"),
     )
-    assert 0 <= scan["conv2.weight"][0] <= 1
+    assert 0 <= scan.curves["conv2.weight"][0] <= 1
 
 
 def test_sensitivity_scan_rejects_an_unknown_layer(small_test_loader):
     with pytest.raises(ValueError, match="'conv9.weight'"):
-        analysis.layer_sensitivity_scan(small_convnet(), small_test_loader, [0.5], layers=["conv9.weight"])
+        analysis.layer_sensitivity(small_convnet(), lambda m: 1.0, [0.5], layers=["conv9.weight"])

@@ -32,8 +32,9 @@ from .search import (  # noqa: F401
 )
 from .sensitivity import (  # noqa: F401
     Sensitivity,
+    channel_sensitivity,
     largest_safe_ratio,
-    layer_sensitivity_scan,
+    layer_sensitivity,
     mac_fraction,
     ratios_for_mac_budget,
     sensitivity_scan,
@@ -55,6 +56,7 @@ __all__ = [
     "Sensitivity",
     "accuracy_vs_sparsity",
     "best_within_budget",
+    "channel_sensitivity",
     "check_budget",
     "compare_costs",
     "compare_patterns",
@@ -66,7 +68,7 @@ __all__ = [
     "interleaved_latency",
     "largest_safe_ratio",
     "latency_table",
-    "layer_sensitivity_scan",
+    "layer_sensitivity",
     "layer_sparsity",
     "mac_fraction",
     "measure_latency",

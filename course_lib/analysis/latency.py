@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.modules import eval_mode
 from ..core.validation import check_choice, check_positive_int
 from ..structured.surgery import prune_channels
 from .metrics import count_macs, count_params, model_size_bytes
@@ -130,16 +131,14 @@ def measure_latency(model: nn.Module, example: torch.Tensor, warmup: int = 5, re
     check_positive_int("repeats", repeats)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
-    was_training = model.training
-    model.eval()
-    for _ in range(warmup):
-        model(example)
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(example)
-        times.append((time.perf_counter() - start) * 1e3)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(warmup):
+            model(example)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(example)
+            times.append((time.perf_counter() - start) * 1e3)
     return Latency(statistics.median(times), min(times), max(times), repeats, torch.get_num_threads())
 
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..core.modules import prunable_weights
+from ..core.modules import eval_mode, prunable_weights
 
 
 def count_params(model: nn.Module) -> int:
@@ -73,10 +73,8 @@ def count_macs(model: nn.Module, input_shape, per_layer: bool = False):
         for name, module in model.named_modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             model(torch.zeros(1, *shape))
     except RuntimeError as err:
         raise ValueError(
@@ -85,5 +83,4 @@ def count_macs(model: nn.Module, input_shape, per_layer: bool = False):
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return macs if per_layer else sum(macs.values())

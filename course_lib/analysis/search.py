@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.modules import eval_mode
 from ..core.validation import check_fraction, check_positive_int, check_positive_number
 from ..structured.graph import channel_groups
 from ..structured.surgery import n_pruned
@@ -118,12 +119,10 @@ def _layer_input_shapes(model: nn.Module, example_input: torch.Tensor) -> dict[s
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             hook = (lambda n: lambda m, args: shapes.__setitem__(n, tuple(args[0].shape[1:])))(name)
             handles.append(module.register_forward_pre_hook(hook))
-    was_training = model.training
-    model.eval()
     try:
-        model(example_input[:1])
+        with eval_mode(model):
+            model(example_input[:1])
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     return shapes

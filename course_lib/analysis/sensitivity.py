@@ -1,5 +1,16 @@
-"""TODO docstring."""
+"""Sensitivity: how much the metric drops when one layer or one channel group alone is pruned.
 
+One scan, :func:`sensitivity_scan`, prunes a copy of the model one unit at a time at each level and
+evaluates it; the model itself is never changed. Two front ends name the units:
+
+- :func:`layer_sensitivity`: units are weight tensors, pruned by a mask function (lesson 00/02 style);
+- :func:`channel_sensitivity`: units are channel groups, removed physically (lesson 04).
+
+The result, a :class:`Sensitivity`, feeds :func:`largest_safe_ratio` and :func:`ratios_for_mac_budget`.
+Choose ratios from a scan on the validation split, never the test split.
+"""
+
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,7 +23,6 @@ from ..core.validation import check_fraction
 from ..pruning.magnitude import magnitude_mask
 from ..structured.graph import channel_groups
 from ..structured.surgery import _prune, _resolve_scores
-from ..train import evaluate
 from .metrics import count_macs
 
 
@@ -25,7 +35,45 @@ class Sensitivity:
     curves: dict[str, list[float]]
 
 
-def sensitivity_scan(
+def sensitivity_scan(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], levels, units,
+                     prune_one: Callable[[nn.Module, str, float], nn.Module],
+                     progress: bool = True) -> Sensitivity:
+    """The one scan: ``curves[unit][i] = evaluate_fn(prune_one(model, unit, levels[i]))``.
+
+    ``prune_one`` returns a pruned copy; ``evaluate_fn`` maps a model to a number where higher is
+    better (validation accuracy). No fine-tuning in between: the scan measures how much each unit
+    matters as trained. ``dense`` is ``evaluate_fn(model)``.
+    """
+    curves = {}
+    for unit in tqdm(units, desc="sensitivity scan", disable=not progress, leave=False):
+        curves[unit] = [evaluate_fn(prune_one(model, unit, level)) for level in levels]
+    return Sensitivity(tuple(levels), evaluate_fn(model), curves)
+
+
+def layer_sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], sparsities, layers=None,
+                      mask_fn=magnitude_mask, progress: bool = True) -> Sensitivity:
+    """Each weight tensor alone pruned to each sparsity by ``mask_fn(weight, sparsity)`` (default:
+    magnitude). ``layers``: parameter names (default: every Conv2d/Linear weight)."""
+    sparsities = [check_fraction(f"sparsities[{i}]", s) for i, s in enumerate(sparsities)]
+    allowed = list(prunable_weights(model))
+    layers = allowed if layers is None else list(layers)
+    params = dict(model.named_parameters())
+    for name in layers:
+        if name not in params:
+            raise ValueError(f"layers has {name!r}, which is not a parameter of the model; "
+                             f"allowed: {allowed}")
+
+    def prune_one(model, name, sparsity):
+        pruned = copy.deepcopy(model)
+        weight = dict(pruned.named_parameters())[name]
+        with torch.no_grad():
+            weight.mul_(mask_fn(weight.detach(), sparsity))
+        return pruned
+
+    return sensitivity_scan(model, evaluate_fn, sparsities, layers, prune_one, progress)
+
+
+def channel_sensitivity(
     model: nn.Module,
     example_input: torch.Tensor,
     evaluate_fn: Callable[[nn.Module], float],
@@ -34,18 +82,15 @@ def sensitivity_scan(
     batch=None,
     progress: bool = True,
 ) -> Sensitivity:
-    """Prune each prunable group alone at each ratio and record ``evaluate_fn(pruned copy)``.
-
-    ``evaluate_fn`` maps a model to a number where higher is better (test accuracy). No
-    fine-tuning in between: the scan measures how much each layer's channels matter as trained.
-    """
+    """Each channel group alone, its ``ratio`` lowest-scoring channels physically removed."""
     ratios = tuple(check_fraction("ratios", r, allow_one=False) for r in ratios)
     groups = channel_groups(model, example_input)
     scores = _resolve_scores(model, groups, importance, batch)
-    curves = {}
-    for name in tqdm(scores, desc="sensitivity scan", disable=not progress, leave=False):
-        curves[name] = [evaluate_fn(_prune(model, groups, scores, {name: r})) for r in ratios]
-    return Sensitivity(ratios, evaluate_fn(model), curves)
+
+    def prune_one(model, name, ratio):
+        return _prune(model, groups, scores, {name: ratio})
+
+    return sensitivity_scan(model, evaluate_fn, ratios, list(scores), prune_one, progress)
 
 
 def largest_safe_ratio(ratios, values, dense: float, max_drop: float) -> float:
@@ -102,36 +147,3 @@ def ratios_for_mac_budget(
         mid = (low + high) // 2
         low, high = (low, mid) if fits(drops[mid]) else (mid + 1, high)
     return ratios_at(drops[high])
-
-
-@torch.no_grad()
-def layer_sensitivity_scan(
-    model: nn.Module, loader, sparsities, layers=None, mask_fn=magnitude_mask, progress: bool = True
-) -> dict[str, list[float]]:
-    """Accuracy when one layer alone is pruned: ``{layer: [accuracy at each sparsity]}``.
-
-    ``layers``: parameter names (default: every Conv2d/Linear weight). ``mask_fn(weight, sparsity)``
-    builds each probe's mask (default: magnitude). Each probe's weight is restored afterwards, so the
-    model is unchanged when the scan returns (even if it is interrupted).
-    """
-
-    sparsities = [check_fraction(f"sparsities[{i}]", s) for i, s in enumerate(sparsities)]
-    params = dict(model.named_parameters())
-    layers = list(prunable_weights(model)) if layers is None else list(layers)
-    for name in layers:
-        if name not in params:
-            raise ValueError(f"layers has {name!r}, which is not a parameter of the model; "
-                             f"allowed: {list(prunable_weights(model))}")
-    result = {}
-    for name in tqdm(layers, desc="sensitivity scan", disable=not progress, leave=False):
-        weight = params[name]
-        dense = weight.detach().clone()
-        try:
-            accuracies = []
-            for s in sparsities:
-                weight.copy_(dense * mask_fn(dense, s))
-                accuracies.append(evaluate(model, loader))
-            result[name] = accuracies
-        finally:
-            weight.copy_(dense)
-    return result

@@ -29,7 +29,7 @@ def compare_patterns(model: torch.nn.Module, patterns, loader) -> list[dict]:
     params = dict(model.named_parameters())
     rows, seen = [], set()
     for n, m in patterns:
-        nm, _ = nm_masks(model, n, m)
+        nm = nm_masks(model, n, m)
         sparsity = 1 - n / m
         candidates = {f"{n}:{m}": nm}
         if sparsity not in seen:

@@ -3,18 +3,18 @@
 import torch
 
 from ..analysis import best_within_budget as _best_within_budget
-from ..core import topk_mask as _topk_mask
 from ..hardware import energy_pj as _energy_pj
+from ..recipes import topk_mask as _topk_mask
 from . import Case, run_check
 
 
 def topk_mask(fn):
-    """Exercise 9.2: per input (row), True at the k largest channel scores; ties to the lower index."""
+    """Exercise 9.2: per input (row), True at the k largest channel scores; ties to the higher index."""
     g = torch.Generator().manual_seed(0)
     cases = [
         Case("one input, 4 channels, k=2", (torch.tensor([[0.1, 0.9, 0.3, 0.5]]), 2)),
         Case("two inputs choose different channels", (torch.tensor([[3.0, 1.0, 2.0], [1.0, 3.0, 2.0]]), 1)),
-        Case("ties go to the lower channel index", (torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0]]), 2)),
+        Case("ties go to the higher channel index", (torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0]]), 2)),
         Case("negative scores", (torch.tensor([[-1.0, -3.0, -2.0, -0.5]]), 2)),
         Case("k = C keeps everything", (torch.randn(3, 4, generator=g), 4)),
         Case("8 inputs, 16 channels, k=5", (torch.randn(8, 16, generator=g), 5)),

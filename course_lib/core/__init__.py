@@ -9,6 +9,7 @@ from .modules import (  # noqa: F401
     NORM_TYPES,
     PRUNABLE_TYPES,
     apply_masks,
+    eval_mode,
     prunable_parameters,
     prunable_weights,
     set_submodule,
@@ -20,9 +21,8 @@ from .seeds import (  # noqa: F401
 )
 from .selection import (  # noqa: F401
     keep_largest,
-    keep_top,
-    row_mask,
-    topk_mask,
+    keep_largest_many,
+    keep_largest_per_row,
 )
 from .tables import (  # noqa: F401
     markdown_table,
@@ -43,17 +43,17 @@ __all__ = [
     "check_fraction",
     "check_positive_int",
     "check_positive_number",
+    "eval_mode",
     "keep_largest",
-    "keep_top",
+    "keep_largest_many",
+    "keep_largest_per_row",
     "markdown_table",
     "pack_bits",
     "position_bits",
     "prunable_parameters",
     "prunable_weights",
-    "row_mask",
     "seed_offset",
     "set_submodule",
     "shifted",
-    "topk_mask",
     "unpack_bits",
 ]

@@ -1,10 +1,29 @@
-"""TODO docstring."""
+"""Module helpers: which layers are prunable, applying masks in place, swapping submodules, and the
+one ``eval_mode`` context manager.
+
+A mask is a ``torch.bool`` tensor of its weight's shape: True keeps a weight, False prunes it.
+"""
+
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Run the body with ``model`` in eval mode (BatchNorm uses running statistics, dropout is off),
+    then restore the train/eval mode it had, even if the body raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Replace the submodule called ``name`` (dotted, e.g. ``"layer1.0.conv1"``) with ``new``."""
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name), child, new)
 

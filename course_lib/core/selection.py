@@ -1,45 +1,17 @@
-"""TODO docstring."""
+"""Selection: the one "keep the largest scores" of the kit, and its tie rule.
+
+Every mask in the course is built here: magnitude masks, global thresholds, per-row (Wanda,
+post-training) masks, the L0 study's supports and dynamic gates. One rule for ties, everywhere:
+among equal scores the earlier entries are pruned first (later ones survive), so masks are
+deterministic and agree with ``torch.nn.utils.prune``.
+
+- :func:`keep_largest`: over all entries of a tensor (or several as one, ``keep_largest_many``); O(n).
+- :func:`keep_largest_per_row`: the same count within each row of ``scores.flatten(1)``.
+"""
 
 import math
 
 import torch
-
-from .validation import check_fraction, check_positive_int
-
-
-def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """(B, C) scores -> (B, C) bool mask with True at each row's ``k`` largest scores.
-
-    Ties go to the lower channel index, so the mask is deterministic. ``1 <= k <= C``.
-    """
-    if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or not scores.is_floating_point():
-        got = getattr(scores, "shape", scores)
-        raise TypeError(f"scores must be a float tensor of shape (B, C), got {got!r}")
-    check_positive_int("k", k)
-    if k > scores.shape[1]:
-        raise ValueError(f"k must be at most the number of channels C={scores.shape[1]}, got {k}")
-    order = scores.argsort(dim=1, descending=True, stable=True)[:, :k]  # (B, k)
-    return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, order, True)
-
-
-def keep_top(scores: torch.Tensor, n: int) -> torch.Tensor:
-    """The support (d,) bool of the ``n`` highest scores (ties: later positions kept, as keep_largest)."""
-    return keep_largest(scores, scores.numel() - n)
-
-
-def row_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Prune the same fraction of every output row: ``round(sparsity * fan_in)`` lowest scores per row.
-
-    ``scores`` has a weight's shape (C_out, ...); rows are ``scores[o]``. Ties are broken by position
-    (earlier entries are pruned first), as in ``pruning.keep_largest``.
-    """
-    sparsity = check_fraction("sparsity", sparsity)
-    rows = scores.detach().flatten(1)  # (C_out, fan_in)
-    order = rows.argsort(dim=1, stable=True)  # lowest first; equal scores keep their order
-    mask = torch.ones_like(rows, dtype=torch.bool)
-    mask.scatter_(1, order[:, : round(sparsity * rows.shape[1])], False)
-    return mask.view_as(scores)
-
 
 # Above this many scores, keep_largest first brackets the threshold on a strided sample (exact anyway).
 _SAMPLED_SELECTION_MIN = 1 << 22
@@ -71,7 +43,7 @@ def _kth_smallest(flats: list[torch.Tensor], k: int) -> torch.Tensor:
     return torch.cat(flats).kthvalue(k).values
 
 
-def _keep_largest_many(scores: list[torch.Tensor], n_pruned: int) -> list[torch.Tensor]:
+def keep_largest_many(scores: list[torch.Tensor], n_pruned: int) -> list[torch.Tensor]:
     """:func:`keep_largest` over several tensors as if concatenated (one global threshold), returning
     one mask per tensor; ties are broken by position in the concatenation."""
     flats = [s.detach().flatten() for s in scores]
@@ -96,4 +68,16 @@ def keep_largest(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
     Ties at the threshold are broken by position (earlier entries are pruned first), so the result
     is deterministic. O(n): a selection (kthvalue), not a full sort.
     """
-    return _keep_largest_many([scores], n_pruned)[0]
+    return keep_largest_many([scores], n_pruned)[0]
+
+
+def keep_largest_per_row(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
+    """Boolean mask of ``scores``' shape (R, ...) with the ``n_pruned`` smallest entries of every row
+    ``scores[r]`` set to False; ties as in :func:`keep_largest` (earlier entries pruned first)."""
+    rows = scores.detach().flatten(1)  # (R, row_size)
+    if not 0 <= n_pruned <= rows.shape[1]:
+        raise ValueError(f"n_pruned must be in [0, {rows.shape[1]}] (the row size), got {n_pruned!r}")
+    order = rows.argsort(dim=1, stable=True)  # lowest first; equal scores keep their order
+    mask = torch.ones_like(rows, dtype=torch.bool)
+    mask.scatter_(1, order[:, :n_pruned], False)
+    return mask.view(scores.shape)

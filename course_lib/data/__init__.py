@@ -3,8 +3,8 @@
 from .digits import (  # noqa: F401
     DATA_DIR,
     SPLIT_SEED,
-    Split,
     TEST_FRACTION,
+    Split,
     digits_loaders,
     digits_splits,
     make_loader,

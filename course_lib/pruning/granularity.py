@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from ..core.modules import _layer_weights
+from ..core.modules import PRUNABLE_TYPES, _layer_weights
 from ..core.selection import keep_largest
 from ..core.validation import check_choice, check_fraction, check_positive_int
 from .magnitude import magnitude_mask
@@ -112,13 +112,21 @@ def granularity_masks(
     sparsity: float,
     granularity: str = "fine",
     norm: str = "l2",
-    layer_types: tuple = (nn.Conv2d,),
+    layer_types: tuple = PRUNABLE_TYPES,
 ) -> dict[str, torch.Tensor]:
-    """``granularity_mask`` at the same sparsity for every layer of ``layer_types`` (default: convs)."""
+    """``granularity_mask`` at the same sparsity for every layer of ``layer_types`` (default: every
+    Conv2d and Linear, like the other ``*_masks`` functions): parameter name -> mask.
+
+    A layer the granularity does not fit (a Linear weight has no kernels or patterns) is left dense and
+    absent from the result, as ``nm_masks`` does with layers whose shape N:M does not fit.
+    """
+    check_choice("granularity", granularity, GRANULARITIES)
     weights = _layer_weights(model, layer_types)
-    if not weights:
-        raise ValueError(f"model {type(model).__name__} has no layers of types {layer_types}")
-    return {name: granularity_mask(w, sparsity, granularity, norm) for name, w in weights.items()}
+    fitting = {name: w for name, w in weights.items() if granularity in allowed_granularities(w.shape)}
+    if not fitting:
+        raise ValueError(f"model {type(model).__name__} has no layers of types {layer_types} "
+                         f"that the {granularity!r} granularity fits")
+    return {name: granularity_mask(w, sparsity, granularity, norm) for name, w in fitting.items()}
 
 
 def mask_index_bits(shape, granularity: str, n_patterns: int = 8) -> int:

@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-from ..core.modules import prunable_weights
+from ..core.modules import eval_mode, prunable_weights
 from ..core.validation import check_choice, check_fraction, check_positive_int
 from .magnitude import masks_from_scores
 
@@ -176,9 +176,7 @@ def layer_data(
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise TypeError(f"batch must be an (x, y) pair of tensors, got {type(batch).__name__}")
     weights = _select_layers(model, layers)
-    was_training = model.training
-    model.eval()  # BatchNorm uses its running statistics, as at inference
-    try:
+    with eval_mode(model):  # BatchNorm uses its running statistics, as at inference
         grads = hessians = {}
         if "grad" in needs:
             inputs = {name: w.detach().requires_grad_(True) for name, w in weights.items()}
@@ -191,8 +189,6 @@ def layer_data(
                 hessians = _hutchinson_diag(model, weights, batch, loss_fn, n_samples, seed)
             else:
                 hessians = _fisher_diag(model, weights, batch, loss_fn)
-    finally:
-        model.train(was_training)
     return {name: LayerData(grads.get(name), hessians.get(name)) for name in weights}
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..core.modules import prunable_parameters
-from ..core.selection import _keep_largest_many, keep_largest
+from ..core.selection import keep_largest, keep_largest_many
 from ..core.validation import check_choice, check_fraction
 
 
@@ -61,7 +61,7 @@ def masks_from_scores(scores: dict[str, torch.Tensor], sparsity: float, scope: s
     if scope == "layer":
         return {name: keep_largest(s, round(sparsity * s.numel())) for name, s in scores.items()}
     total = sum(s.numel() for s in scores.values())
-    return dict(zip(scores, _keep_largest_many(list(scores.values()), round(sparsity * total))))
+    return dict(zip(scores, keep_largest_many(list(scores.values()), round(sparsity * total))))
 
 
 def global_magnitude_masks(

@@ -144,19 +144,16 @@ def kept_magnitude(weight: torch.Tensor, mask: torch.Tensor) -> float:
     return float(weight.detach().double().abs()[mask].sum())
 
 
-def nm_masks(model: torch.nn.Module, n: int, m: int) -> tuple[dict, dict]:
-    """N:M masks for every Conv2d/Linear weight whose reduction size ``m`` divides.
-
-    Returns ``(masks, skipped)``: parameter name -> mask, and parameter name -> reduction size for the
-    layers left dense, as NVIDIA's ASP does for layers whose shape the sparse kernels cannot take.
-    """
-
+def nm_masks(model: torch.nn.Module, n: int, m: int) -> dict[str, torch.Tensor]:
+    """N:M masks for every Conv2d/Linear weight whose reduction size ``m`` divides: parameter name ->
+    mask. A layer it does not fit is left dense and absent from the result (as NVIDIA's ASP does for
+    shapes the sparse kernels cannot take): see :func:`nm_incompatible`."""
     n, m = _check_nm(n, m)
-    masks, skipped = {}, {}
-    for name, weight in prunable_weights(model).items():
-        k = math.prod(weight.shape[1:])
-        if k % m:
-            skipped[name] = k
-        else:
-            masks[name] = nm_mask(weight, n, m)
-    return masks, skipped
+    return {name: nm_mask(w, n, m) for name, w in prunable_weights(model).items() if name not in
+            nm_incompatible(model, m)}
+
+
+def nm_incompatible(model: torch.nn.Module, m: int) -> dict[str, int]:
+    """The Conv2d/Linear weights whose reduction size K is not a multiple of ``m``: name -> K."""
+    sizes = {name: math.prod(w.shape[1:]) for name, w in prunable_weights(model).items()}
+    return {name: k for name, k in sizes.items() if k % m}

@@ -24,12 +24,28 @@ from torch import nn
 
 from ..analysis.metrics import count_macs
 from ..analysis.search import ChannelCostModel
-from ..core.selection import topk_mask
-from ..core.validation import check_fraction
+from ..core.modules import eval_mode, set_submodule
+from ..core.selection import keep_largest_per_row
+from ..core.validation import check_fraction, check_positive_int
 from ..structured.graph import channel_groups
 from ..structured.scores import input_channel_norms
 from ..structured.surgery import prune_channels
 from ..train import evaluate
+
+
+def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, C) scores -> (B, C) bool mask with True at each row's ``k`` largest scores.
+
+    Ties as everywhere in the kit (:mod:`course_lib.core.selection`): the later channel survives.
+    ``1 <= k <= C``.
+    """
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or not scores.is_floating_point():
+        got = getattr(scores, "shape", scores)
+        raise TypeError(f"scores must be a float tensor of shape (B, C), got {got!r}")
+    check_positive_int("k", k)
+    if k > scores.shape[1]:
+        raise ValueError(f"k must be at most the number of channels C={scores.shape[1]}, got {k}")
+    return keep_largest_per_row(scores, scores.shape[1] - k)
 
 
 def kept_channels(channels: int, keep: float) -> int:
@@ -84,12 +100,10 @@ def _stage_io(model: nn.Module, stages: dict[str, str], x: torch.Tensor):
             lambda m, args, name=conv: captured.__setitem__(("in", name), args[0])))
         handles.append(modules[bn].register_forward_hook(
             lambda m, args, out, name=conv: captured.__setitem__(("out", name), out.relu())))
-    was_training = model.training
-    model.eval()
     try:
-        model(x)
+        with eval_mode(model):
+            model(x)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return {c: (captured[("in", c)], captured[("out", c)]) for c in stages}
@@ -160,14 +174,9 @@ def gated_copy(
     for conv, bn in stages.items():
         k = kept_channels(modules[conv].out_channels, keep)
         stage = GatedStage(modules[conv], modules[bn], copy.deepcopy(gates[conv]), k)
-        _set(gated, conv, stage)
-        _set(gated, bn, nn.Identity())
+        set_submodule(gated, conv, stage)
+        set_submodule(gated, bn, nn.Identity())
     return gated.eval()
-
-
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, attr = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
 def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, str], keep: float) -> float:

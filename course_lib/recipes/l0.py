@@ -20,8 +20,8 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..core.modules import prunable_weights
-from ..core.selection import keep_top
+from ..core.modules import eval_mode, prunable_weights
+from ..core.selection import keep_largest
 from ..core.validation import check_positive_int
 from ..pruning.importance import importance_scores
 
@@ -154,7 +154,7 @@ def l0_study(model: nn.Module, batch, loss_fn=F.mse_loss) -> dict:
     study = {key: torch.stack(values) for key, values in study.items()}
     study.update(all_supports=supports, all_losses=losses, all_distances=distances)
     for name, scores in (("magnitude", w.abs()), ("obd", obd)):
-        chosen = torch.stack([keep_top(scores, n) for n in range(d + 1)])  # (d+1, d)
+        chosen = torch.stack([keep_largest(scores, d - n) for n in range(d + 1)])  # (d+1, d): keep n
         study[f"{name}_support"] = chosen
         study[name] = support_losses(model, batch, chosen, loss_fn)
     study["distance_magnitude"] = ((~study["magnitude_support"]) * w.pow(2)).sum(dim=1).sqrt()
@@ -213,10 +213,8 @@ def expected_l0(model: nn.Module) -> torch.Tensor:
 def gate_sparsity(model: nn.Module) -> float:
     """Fraction of gated weights whose deterministic (eval-mode) gate is exactly zero."""
     layers = [m for m in model.modules() if isinstance(m, HardConcreteLinear)]
-    was_training = model.training
-    model.eval()
-    zeros = sum(int((m.gates() == 0).sum()) for m in layers)
-    model.train(was_training)
+    with eval_mode(model):
+        zeros = sum(int((m.gates() == 0).sum()) for m in layers)
     return zeros / sum(m.weight.numel() for m in layers)
 
 

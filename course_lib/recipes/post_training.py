@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.modules import prunable_weights
-from ..core.selection import row_mask
-from ..core.validation import check_choice, check_positive_int
+from ..core.modules import eval_mode, prunable_weights
+from ..core.selection import keep_largest_per_row
+from ..core.validation import check_choice, check_fraction, check_positive_int
 from ..pruning.nm import nm_mask
 
 METHODS = ("magnitude", "wanda")
@@ -72,14 +72,12 @@ def layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         for name, module in model.named_modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     ]
-    was_training = model.training
-    model.eval()
     try:
-        model(x)
+        with eval_mode(model):
+            model(x)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return inputs
 
 
@@ -157,6 +155,8 @@ def post_training_prune(
             raise ValueError(f"n_m must be a pair (n, m) such as (2, 4), got {n_m!r}")
         check_positive_int("n", n_m[0])
         check_positive_int("m", n_m[1])
+    else:
+        sparsity = check_fraction("sparsity", sparsity)
     pruned = copy.deepcopy(model)
     inputs = layer_inputs(pruned, x) if method == "wanda" or reconstruct else {}
     masks = {}
@@ -166,7 +166,10 @@ def post_training_prune(
         scores = weight.detach().abs()
         if method == "wanda":
             scores = wanda_scores(weight.detach(), inputs[name].norm(dim=0))
-        masks[name] = row_mask(scores, sparsity) if n_m is None else nm_mask(scores, *n_m)
+        if n_m is None:  # the same fraction of every output row
+            masks[name] = keep_largest_per_row(scores, round(sparsity * scores[0].numel()))
+        else:
+            masks[name] = nm_mask(scores, *n_m)
         with torch.no_grad():
             if reconstruct:
                 weight.copy_(reconstruct_weight(weight, masks[name], inputs[name]))

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..core.modules import apply_masks
 from ..core.validation import check_fraction, check_positive_int
-from ..pruning.magnitude import global_magnitude_masks
+from ..pruning.magnitude import global_magnitude_masks, masks_sparsity
 from ..train import fine_tune, train
 
 
@@ -112,11 +112,6 @@ class PruningRun:
         return len(self.loss)
 
 
-def _mask_sparsity(masks: dict[str, torch.Tensor]) -> float:
-    kept = sum(int(m.sum()) for m in masks.values())
-    return 1.0 - kept / sum(m.numel() for m in masks.values())
-
-
 def _check_sparsities(sparsities) -> list[float]:
     values = [check_fraction("sparsities[]", s) for s in sparsities]
     if not values or any(b < a for a, b in zip(values, values[1:])):
@@ -155,7 +150,7 @@ def iterative_prune(
         )
         run.loss += history["loss"]
         run.accuracy += history["accuracy"]
-        run.sparsity += [_mask_sparsity(masks)] * epochs_per_round
+        run.sparsity += [masks_sparsity(masks)] * epochs_per_round
         run.masks = masks
     return run
 
@@ -200,7 +195,7 @@ def gradual_prune(
     def after_step(m: nn.Module) -> None:
         pruner(m)
         if pruner.step % steps_per_epoch == 0:  # the last step of an epoch
-            run.sparsity.append(0.0 if pruner.masks is None else _mask_sparsity(pruner.masks))
+            run.sparsity.append(0.0 if pruner.masks is None else masks_sparsity(pruner.masks))
 
     history = train(
         model, loader, epochs, lr=lr, after_step=after_step, eval_loader=eval_loader,
