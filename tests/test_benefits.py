@@ -79,7 +79,7 @@ def test_benefits_table_rows(variants):
     assert dense["energy_dense_uj"] == dense["energy_sparse_uj"] == sparse["energy_dense_uj"]
     assert sparse["energy_sparse_uj"] < 0.25 * dense["energy_dense_uj"]
     assert sparse["nonzero"] == analysis.count_nonzero(fine) and dense["accuracy"] > 0.98
-    table = hardware.format_table(rows)
+    table = hardware.format_benefits(rows)
     assert "uJ sparse HW" in table and len(table.splitlines()) == 3
     with pytest.raises(ValueError, match="at least one"):
         hardware.benefits_table({}, test)

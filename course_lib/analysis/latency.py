@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core.modules import eval_mode
+from ..core.tables import format_table
 from ..core.validation import check_choice, check_positive_int
 from ..structured.surgery import prune_channels
 from .metrics import count_macs, count_params, model_size_bytes
@@ -50,14 +51,13 @@ def costs_table(costs: dict, statistic: str = "median") -> str:
     base = next(iter(costs.values()))
     batch_sizes = list(base["latency_ms"][statistic])
     header = ["model", "params", "MACs", "size KB"] + [f"{statistic} ms b={b}" for b in batch_sizes]
-    rows = [header]
+    rows = []
     for label, c in costs.items():
         cells = [("params", 1), ("macs", 1), ("bytes", 1e-3)]
         pairs = [(c[k] * scale, base[k] * scale) for k, scale in cells]
         pairs += [(c["latency_ms"][statistic][b], base["latency_ms"][statistic][b]) for b in batch_sizes]
         rows.append([label] + [f"{v:,.{0 if v >= 100 else 2}f} ({v / ref:.2f}x)" for v, ref in pairs])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows)
+    return format_table(header, rows, style="text")
 
 
 def ratio_costs(

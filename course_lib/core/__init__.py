@@ -25,6 +25,8 @@ from .selection import (  # noqa: F401
     keep_largest_per_row,
 )
 from .tables import (  # noqa: F401
+    format_cell,
+    format_table,
     markdown_table,
 )
 from .validation import (  # noqa: F401
@@ -44,6 +46,8 @@ __all__ = [
     "check_positive_int",
     "check_positive_number",
     "eval_mode",
+    "format_cell",
+    "format_table",
     "keep_largest",
     "keep_largest_many",
     "keep_largest_per_row",

@@ -7,7 +7,7 @@ from .benefits import (  # noqa: F401
     encoded_state,
     energy_pj,
     file_bytes,
-    format_table,
+    format_benefits,
     nonzero_macs,
     storage,
 )
@@ -36,7 +36,6 @@ from .format_sizes import (  # noqa: F401
 )
 from .formats import (  # noqa: F401
     BSR,
-    Bitmap,
     COO,
     CSC,
     CSR,
@@ -44,6 +43,7 @@ from .formats import (  # noqa: F401
     FORMATS,
     INDEX_WIDTHS,
     NM,
+    Bitmap,
     SparseMatrix,
     encode,
     from_scipy,
@@ -68,8 +68,8 @@ from .propagation import (  # noqa: F401
 from .spgemm import (  # noqa: F401
     ABLATION_STEPS,
     DATAFLOWS,
-    HardwareConfig,
     MATRIX_KINDS,
+    HardwareConfig,
     SpGEMMReport,
     as_csr,
     compare_dataflows,
@@ -141,8 +141,8 @@ __all__ = [
     "encoded_state",
     "energy_pj",
     "file_bytes",
+    "format_benefits",
     "format_bytes",
-    "format_table",
     "from_scipy",
     "from_torch",
     "index_bits_for",

@@ -26,6 +26,7 @@ from torch import nn
 from ..analysis.latency import interleaved_latency
 from ..analysis.metrics import count_macs, count_nonzero, count_params
 from ..core.modules import prunable_weights
+from ..core.tables import format_table
 from ..core.validation import check_choice, check_positive_int
 from ..train import evaluate
 from .energy import DRAM, FADD, FMUL, HOROWITZ_45NM_PJ
@@ -139,11 +140,10 @@ COLUMNS = {  # key: (header, format)
 }  # fmt: skip
 
 
-def format_table(rows: list[dict]) -> str:
+def format_benefits(rows: list[dict]) -> str:
     """``benefits_table``'s rows as an aligned text table."""
     header = ["model", "stored as"] + [h for h, _ in COLUMNS.values()]
-    lines = [header] + [
-        [r["model"], r["encoding"]] + [fmt.format(r[key]) for key, (_, fmt) in COLUMNS.items()] for r in rows
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines)
+    cells = [[r["model"], r["encoding"]] + [fmt.format(r[k]) for k, (_, fmt) in COLUMNS.items()] for r in rows]
+    return format_table(header, cells, style="text")
+
+
