@@ -143,7 +143,8 @@ COLUMNS = {  # key: (header, format)
 def format_benefits(rows: list[dict]) -> str:
     """``benefits_table``'s rows as an aligned text table."""
     header = ["model", "stored as"] + [h for h, _ in COLUMNS.values()]
-    cells = [[r["model"], r["encoding"]] + [fmt.format(r[k]) for k, (_, fmt) in COLUMNS.items()] for r in rows]
+    cells = [[r["model"], r["encoding"]] + [fmt.format(r[k]) for k, (_, fmt) in COLUMNS.items()]
+             for r in rows]
     return format_table(header, cells, style="text")
 
 
