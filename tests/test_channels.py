@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from course_lib import analysis, structured
+from course_lib import analysis, pruning, structured
 from course_lib.analysis import count_macs, count_params, model_size_bytes
 from course_lib.models import ConvNet, TinyResNet
 
@@ -439,3 +439,15 @@ def test_speedups_compare_macs_of_each_ratio_with_dense():
         assert row["mac_speedup"] == pytest.approx(1 / analysis.mac_fraction(DENSE, pruned, DIGIT))
         assert set(row["latency_speedup"]) == {"median", "min"}
         assert all(s > 0 for by_batch in row["latency_speedup"].values() for s in by_batch.values())
+
+
+def test_group_scores_take_any_data_free_weight_criterion_of_the_one_protocol():
+    model = trained_like(ConvNet())
+    groups = structured.channel_groups(model, DIGIT)
+    by_name = structured.group_scores(model, groups, "l1")
+    by_criterion = structured.group_scores(model, groups, pruning.Magnitude())
+    assert by_name.keys() == by_criterion.keys()
+    for name in by_name:
+        torch.testing.assert_close(by_criterion[name], by_name[name])
+    with pytest.raises(ValueError, match="needs"):
+        structured.group_scores(model, groups, pruning.OBD())

@@ -7,13 +7,12 @@ from torch import nn
 
 from course_lib.core import keep_largest_per_row
 from course_lib.models import ConvNet
-from course_lib.pruning import kept_per_group, magnitude_mask, nm_mask
+from course_lib.pruning import kept_per_group, magnitude_mask, nm_mask, wanda_scores
 from course_lib.recipes import (
     layer_inputs,
     post_training_prune,
     recalibrate_batchnorm,
     reconstruct_weight,
-    wanda_scores,
 )
 
 

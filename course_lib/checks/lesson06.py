@@ -2,9 +2,9 @@
 
 import torch
 
+from ..pruning import wanda_scores as _wanda_scores
 from ..recipes import adapter_parameters as _adapter_parameters
 from ..recipes import lora_linear as _lora_linear
-from ..recipes import wanda_scores as _wanda_scores
 from . import Case, run_check
 
 

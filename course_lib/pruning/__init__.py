@@ -20,10 +20,12 @@ from .importance import (  # noqa: F401
     Magnitude,
     Random,
     Taylor,
+    Wanda,
     get_criterion,
     importance_masks,
     importance_scores,
     layer_data,
+    wanda_scores,
 )
 from .magnitude import (  # noqa: F401
     global_magnitude_masks,
@@ -65,6 +67,7 @@ __all__ = [
     "Pruner",
     "Random",
     "Taylor",
+    "Wanda",
     "allowed_granularities",
     "choose_patterns",
     "from_reduction_matrix",
@@ -90,4 +93,5 @@ __all__ = [
     "project_l0",
     "reduction_matrix",
     "search_permutation",
+    "wanda_scores",
 ]

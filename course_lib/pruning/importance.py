@@ -13,7 +13,14 @@ magnitude  |w|                  small weights matter little (and it is the L0 pr
 obd        1/2 * h_kk * w_k^2   LeCun et al. 1989: the loss increase a 2nd-order Taylor expansion
                                 predicts when w_k is set to zero (diagonal Hessian, gradient ~ 0)
 taylor     (w_k * g_k)^2        1st-order Taylor: the squared predicted loss change (Molchanov 2019)
+wanda      |w_ij| * ||X_j||_2   Sun et al. 2023: weight times the norm of the input it multiplies,
+                                from calibration activations (post-training pruning, lesson 06)
 =========  ===================  ===================================================================
+
+The same protocol serves every kind of pruning in the kit: unstructured masks
+(:func:`importance_masks`), post-training pruning (``recipes.post_training_prune`` scores with
+``get_criterion("magnitude" | "wanda")``) and structured pruning (``structured.group_scores`` sums a
+criterion's scores over each channel's weights).
 """
 
 from dataclasses import dataclass
@@ -39,6 +46,7 @@ class LayerData:
 
     grad: torch.Tensor | None = None  # dL/dw on the calibration batch
     hessian_diag: torch.Tensor | None = None  # d^2L/dw^2, exact or estimated
+    input_norm: torch.Tensor | None = None  # (fan_in,) L2 norm of each input feature over calibration rows
 
 
 class Magnitude:
@@ -80,7 +88,36 @@ class Taylor:
         return (layer.weight.detach() * _require(data, "grad", "taylor")).pow(2)
 
 
-CRITERIA = {"random": Random, "magnitude": Magnitude, "obd": OBD, "taylor": Taylor}
+class Wanda:
+    """Wanda's |W_ij| * ||X_j||_2 (needs the calibration inputs' per-feature norms, ``input_norm``).
+
+    The weight is (C_out, fan_in) for Linear or (C_out, C_in, K_h, K_w) for Conv2d, fan_in = C_in*K_h*K_w;
+    column j of the flattened weight is scaled by the norm of input feature j.
+    """
+
+    needs = frozenset({"input_norm"})
+
+    def __call__(self, layer: nn.Module, data: LayerData | None = None) -> torch.Tensor:
+        return wanda_scores(layer.weight.detach(), _require(data, "input_norm", "wanda"))
+
+
+def wanda_scores(weight: torch.Tensor, input_norm: torch.Tensor) -> torch.Tensor:
+    """Wanda's importance |W_ij| * ||X_j||_2, of the weight's shape.
+
+    ``weight``: (C_out, fan_in) for Linear or (C_out, C_in, K_h, K_w) for Conv2d; ``input_norm``:
+    (fan_in,) with fan_in = C_in*K_h*K_w, the L2 norm of each input feature over the calibration rows
+    (``recipes.layer_inputs(...)[name].norm(dim=0)``). Each column j of the weight is scaled by its norm.
+    """
+    fan_in = weight[0].numel()
+    if input_norm.shape != (fan_in,):
+        raise ValueError(
+            f"input_norm must have shape ({fan_in},) for a weight of shape {tuple(weight.shape)}, "
+            f"got {tuple(input_norm.shape)}"
+        )
+    return weight.abs() * input_norm.view(1, *weight.shape[1:])
+
+
+CRITERIA = {"random": Random, "magnitude": Magnitude, "obd": OBD, "taylor": Taylor, "wanda": Wanda}
 
 
 def _require(data: LayerData | None, field: str, criterion: str) -> torch.Tensor:

@@ -46,7 +46,6 @@ from .post_training import (  # noqa: F401
     post_training_prune,
     recalibrate_batchnorm,
     reconstruct_weight,
-    wanda_scores,
 )
 from .schedules import (  # noqa: F401
     GradualPruner,
@@ -118,6 +117,5 @@ __all__ = [
     "train_tiny_net",
     "transfer_vs_scratch",
     "unflatten_mask",
-    "wanda_scores",
     "with_l0_gates",
 ]

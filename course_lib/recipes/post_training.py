@@ -28,6 +28,7 @@ from torch import nn
 from ..core.modules import eval_mode, prunable_weights
 from ..core.selection import keep_largest_per_row
 from ..core.validation import check_choice, check_fraction, check_positive_int
+from ..pruning.importance import LayerData, get_criterion
 from ..pruning.nm import nm_mask
 
 METHODS = ("magnitude", "wanda")
@@ -79,22 +80,6 @@ def layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         for handle in handles:
             handle.remove()
     return inputs
-
-
-def wanda_scores(weight: torch.Tensor, input_norm: torch.Tensor) -> torch.Tensor:
-    """Wanda's importance |W_ij| * ||X_j||_2, of the weight's shape.
-
-    ``weight``: (C_out, fan_in) for Linear or (C_out, C_in, K_h, K_w) for Conv2d; ``input_norm``:
-    (fan_in,) with fan_in = C_in*K_h*K_w, the L2 norm of each input feature over the calibration rows
-    (``layer_inputs(...)[name].norm(dim=0)``). Each column j of the weight is scaled by its norm.
-    """
-    fan_in = weight[0].numel()
-    if input_norm.shape != (fan_in,):
-        raise ValueError(
-            f"input_norm must have shape ({fan_in},) for a weight of shape {tuple(weight.shape)}, "
-            f"got {tuple(input_norm.shape)}"
-        )
-    return weight.abs() * input_norm.view(1, *weight.shape[1:])
 
 
 @torch.no_grad()
@@ -163,9 +148,9 @@ def post_training_prune(
     for name, weight in prunable_weights(pruned).items():
         if n_m is not None and weight[0].numel() % n_m[1]:
             continue  # fan_in not a multiple of m: the hardware would keep this layer dense
-        scores = weight.detach().abs()
-        if method == "wanda":
-            scores = wanda_scores(weight.detach(), inputs[name].norm(dim=0))
+        layer = pruned.get_submodule(name.rpartition(".")[0])
+        data = LayerData(input_norm=inputs[name].norm(dim=0)) if method == "wanda" else None
+        scores = get_criterion(method)(layer, data)  # the kit's one criterion protocol
         if n_m is None:  # the same fraction of every output row
             masks[name] = keep_largest_per_row(scores, round(sparsity * scores[0].numel()))
         else:

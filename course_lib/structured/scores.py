@@ -1,12 +1,26 @@
-"""TODO docstring."""
+"""Channel scores: how important is each channel of each dependency group (lesson 04)?
+
+A group is the set of layers that must lose the same channel together (see :mod:`.graph`). Its
+score for channel c combines every weight that produces c. Two kinds of criteria:
+
+- any weight criterion of the kit's one protocol (``pruning.Magnitude()``, ``pruning.Random()``, or
+  your own ``criterion(layer, data) -> scores``): its per-weight scores summed over each channel's
+  filters in the group's producers;
+- channel-level criteria by name (``CRITERIA``), which read what no single weight shows: BatchNorm
+  gammas, the consumers' weights, or the signed first-order Taylor sum over a whole channel.
+
+Scores are (C,) tensors, higher = more important.
+"""
 
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.modules import eval_mode
 from ..core.selection import keep_largest
 from ..core.validation import check_choice, check_positive_int
+from ..pruning.importance import get_criterion
 from .graph import ChannelGroup, channel_groups
 
 
@@ -52,19 +66,15 @@ def _taylor_products(model: nn.Module, batch) -> dict[torch.Tensor, torch.Tensor
         raise ValueError(
             f"batch must be an (inputs, labels) pair for the 'taylor' criterion, got {batch!r:.80}"
         )
-    was_training = model.training
-    model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
-    try:
+    with eval_mode(model):
         loss = F.cross_entropy(model(batch[0]), batch[1])
         grads = torch.autograd.grad(loss, params, allow_unused=True)
-    finally:
-        model.train(was_training)
     return {p: p.detach() * g for p, g in zip(params, grads) if g is not None}
 
 
 def group_scores(
-    model: nn.Module, groups: list[ChannelGroup], criterion: str = "l1", batch=None, seed: int = 0
+    model: nn.Module, groups: list[ChannelGroup], criterion="l1", batch=None, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """Importance of every channel of every prunable group: ``{group name: (C,) scores}``.
 
@@ -76,7 +86,12 @@ def group_scores(
       ``taylor``         |sum of w * dL/dw| over the channel's producer and BatchNorm parameters, on
                          ``batch`` = (inputs, labels) (first-order Taylor, Molchanov et al. 2019)
       ``random``         uniform random scores from ``seed``: the baseline every criterion must beat
+
+    ``criterion`` may also be a weight criterion of the kit's protocol (``pruning.importance``) that
+    needs no data, e.g. ``pruning.Magnitude()`` (which gives the same ranking as ``"l1"``).
     """
+    if callable(criterion):
+        return _weight_criterion_scores(model, groups, get_criterion(criterion))
     check_choice("criterion", criterion, CRITERIA)
     modules = dict(model.named_modules())
     products = _taylor_products(model, batch) if criterion == "taylor" else None
@@ -103,6 +118,16 @@ def group_scores(
             score = torch.rand(group.channels, generator=generator)
         scores[group.name] = score
     return scores
+
+
+def _weight_criterion_scores(model: nn.Module, groups: list[ChannelGroup], criterion) -> dict:
+    """Per-weight scores of a data-free criterion, summed over each channel's filters: (C,) per group."""
+    if criterion.needs:
+        raise ValueError(f"group_scores takes weight criteria that need no data; {type(criterion).__name__} "
+                         f"needs {sorted(criterion.needs)}: use a named channel criterion such as 'taylor'")
+    modules = dict(model.named_modules())
+    return {g.name: _rows([criterion(modules[n]) for n in g.producers]).sum(dim=1)
+            for g in groups if g.prunable}
 
 
 def channel_importance(
