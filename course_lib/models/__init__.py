@@ -1,8 +1,8 @@
 """The lessons' models, their shipped hash-checked checkpoints, and reference architectures."""
 
 from .checkpoints import (  # noqa: F401
-    CHECKPOINTS,
     CHECKPOINT_DIR,
+    CHECKPOINTS,
     REBUILD_COMMAND,
     checkpoint_path,
     load_pretrained,
@@ -10,9 +10,9 @@ from .checkpoints import (  # noqa: F401
     sha256_of,
 )
 from .convnets import (  # noqa: F401
+    MLP,
     BasicBlock,
     ConvNet,
-    MLP,
     TinyResNet,
 )
 from .reference import (  # noqa: F401

@@ -1,7 +1,6 @@
 """Structured pruning: dependency groups traced with torch.fx, group scores, physical removal."""
 
 from .graph import (  # noqa: F401
-    ChannelGroup,
     ELEMENTWISE_FUNCTIONS,
     ELEMENTWISE_METHODS,
     PASSTHROUGH_FUNCTIONS,
@@ -9,6 +8,7 @@ from .graph import (  # noqa: F401
     PASSTHROUGH_MODULES,
     RESHAPE_FUNCTIONS,
     RESHAPE_METHODS,
+    ChannelGroup,
     channel_groups,
 )
 from .permutation import (  # noqa: F401
