@@ -14,6 +14,9 @@ from .modules import (  # noqa: F401
     prunable_weights,
     set_submodule,
 )
+from .paths import (  # noqa: F401
+    DATA_DIR,
+)
 from .seeds import (  # noqa: F401
     SEED_OFFSET_VARIABLE,
     seed_offset,
@@ -37,6 +40,7 @@ from .validation import (  # noqa: F401
 )
 
 __all__ = [
+    "DATA_DIR",
     "NORM_TYPES",
     "PRUNABLE_TYPES",
     "SEED_OFFSET_VARIABLE",

@@ -1,7 +1,6 @@
 """Datasets with their splits: the offline digits, optional torchvision sets."""
 
 from .digits import (  # noqa: F401
-    DATA_DIR,
     SPLIT_SEED,
     TEST_FRACTION,
     Split,
@@ -16,7 +15,6 @@ from .vision import (  # noqa: F401
 )
 
 __all__ = [
-    "DATA_DIR",
     "SPLIT_SEED",
     "Split",
     "TEST_FRACTION",

@@ -9,7 +9,6 @@ the caller passes ``download=True``.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,9 +18,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..core.seeds import shifted
 from ..core.validation import check_fraction, check_positive_int
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # the repository's data/ folder
-
 
 SPLIT_SEED = 0
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.paths import DATA_DIR
 from ..core.validation import check_choice
-from .digits import DATA_DIR, Split
+from .digits import Split
 
 # Optional torchvision datasets: name -> (torchvision class name, folder it keeps under data/)
 TORCHVISION_DATASETS = {

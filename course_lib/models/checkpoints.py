@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.paths import DATA_DIR
 from ..core.validation import check_choice
-from ..data.digits import DATA_DIR
 from .convnets import MLP, ConvNet, TinyResNet
 
 CHECKPOINT_DIR = DATA_DIR / "checkpoints"
