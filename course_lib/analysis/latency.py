@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""Latency: timing a model on this CPU (median and min of repeated runs, with the thread count), and
+side-by-side cost tables of dense vs pruned models (params, MACs, bytes, latency per batch size).
+
+Timings are measurements of the machine they ran on: lessons print them and never assert speed ratios
+tighter than the noise; ``make bench`` records them in docs/benchmarks.md.
+"""
 
 import statistics
 import time

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Bit packing: small unsigned codes (N:M positions, EIE gaps) packed densely into uint8 bytes, and
+the bits needed to index m positions. Shared by the N:M compressor and the sparse formats."""
 
 import torch
 

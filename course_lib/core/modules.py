@@ -76,17 +76,36 @@ def _check_masks(masks) -> dict[str, torch.Tensor]:
     return masks
 
 
+def parameter_owner(model: nn.Module, param_name: str) -> tuple[nn.Module, str]:
+    """The module that holds ``param_name`` ("layer1.0.conv1.weight") and the attribute name."""
+    module_name, _, attr = param_name.rpartition(".")
+    try:
+        module = model.get_submodule(module_name)
+    except AttributeError as err:
+        raise ValueError(f"masks has a key {param_name!r}: the model has no module {module_name!r}") from err
+    if not hasattr(module, attr):
+        raise ValueError(f"masks has a key {param_name!r}: {module_name or 'the model'} has no {attr!r}")
+    return module, attr
+
+
 @torch.no_grad()
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
-    """Zero the pruned weights of ``model`` in place (weight *= mask) and return it."""
-    params = dict(model.named_parameters())
+    """Zero the pruned weights of ``model`` in place (weight *= mask) and return it.
+
+    The one way the kit keeps masks applied: ``train.fine_tune(masks=...)`` calls it after every
+    optimizer step, and so does a ``pruning.Pruner``. Under ``torch.nn.utils.prune`` it zeroes
+    ``weight_orig`` and recomputes ``weight`` as a plain tensor (the forward pre-hook recomputes it
+    with gradients), which also lets such a model be deep-copied after a training step.
+    """
     for name, mask in masks.items():
-        if name not in params:
-            raise ValueError(f"masks has a key {name!r} that is not a parameter of the model")
-        if mask.shape != params[name].shape:
+        module, attr = parameter_owner(model, name)
+        orig = getattr(module, f"{attr}_orig", None)
+        param = getattr(module, attr) if orig is None else orig
+        if mask.shape != param.shape:
             raise ValueError(
-                f"mask for {name!r} has shape {tuple(mask.shape)}, "
-                f"the parameter has {tuple(params[name].shape)}"
+                f"mask for {name!r} has shape {tuple(mask.shape)}, the parameter has {tuple(param.shape)}"
             )
-        params[name].mul_(mask)
+        param.mul_(mask.to(param.device))
+        if orig is not None:
+            setattr(module, attr, orig.detach() * getattr(module, f"{attr}_mask"))
     return model

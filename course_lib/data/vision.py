@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Optional torchvision datasets (MNIST, Fashion-MNIST, CIFAR-10), read from ``data/`` and
+downloaded only on request (``download=True`` or ``python -m course_lib.data NAME``); never during a
+lesson or a test.
+"""
 
 from pathlib import Path
 

@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""The shipped checkpoints: where they live, their recorded SHA-256, and loading with
+``torch.load(..., weights_only=True)`` after the hash check. A missing or altered file raises an
+error naming the rebuild command, ``python -m course_lib.pretrain NAME``.
+"""
 
 import hashlib
 from pathlib import Path

@@ -1,4 +1,22 @@
-"""TODO docstring."""
+"""Masks at every granularity (lesson 02), from one weight to a whole filter.
+
+Granularities (Mao et al. 2017, "Exploring the granularity of sparsity in CNNs") for a conv weight
+``[Co, Ci, Kh, Kw]``, from irregular to regular:
+
+=========  =====================================  ==============================================
+name       the unit that is kept or removed       shape of one unit
+=========  =====================================  ==============================================
+fine       one weight                             ()
+pattern    each kernel keeps the same number of   a pattern: k of the Kh*Kw positions, chosen
+           weights, in one of a few patterns      from a small pattern set
+vector     one row of a kernel                    [Kw]
+kernel     one 2-D kernel (one input -> output)   [Kh, Kw]
+channel    one output channel (a whole filter)    [Ci, Kh, Kw]
+=========  =====================================  ==============================================
+
+Structured granularities prune ``round(sparsity * n_units)`` whole units, scored by their L1 or L2
+norm, so the achieved sparsity is the nearest one that whole units allow.
+"""
 
 import math
 

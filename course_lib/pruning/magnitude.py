@@ -1,24 +1,9 @@
-"""Pruning masks at every granularity, applying them, and keeping them applied.
+"""Magnitude masks: keep the weights of largest |w|, per tensor or with one global threshold.
 
 A mask is a ``torch.bool`` tensor of the weight's shape: True keeps a weight, False prunes it.
-Sparsity is the fraction of zeros; ``round(sparsity * numel)`` weights are pruned.
-
-Granularities (Mao et al. 2017, "Exploring the granularity of sparsity in CNNs") for a conv weight
-``[Co, Ci, Kh, Kw]``, from irregular to regular:
-
-=========  =====================================  ==============================================
-name       the unit that is kept or removed       shape of one unit
-=========  =====================================  ==============================================
-fine       one weight                             ()
-pattern    each kernel keeps the same number of   a pattern: k of the Kh*Kw positions, chosen
-           weights, in one of a few patterns      from a small pattern set
-vector     one row of a kernel                    [Kw]
-kernel     one 2-D kernel (one input -> output)   [Kh, Kw]
-channel    one output channel (a whole filter)    [Ci, Kh, Kw]
-=========  =====================================  ==============================================
-
-Structured granularities prune ``round(sparsity * n_units)`` whole units, scored by their L1 or L2
-norm, so the achieved sparsity is the nearest one that whole units allow.
+Sparsity is the fraction of zeros; ``round(sparsity * numel)`` weights are pruned, ties broken as in
+:mod:`course_lib.core.selection`. Keeping the n largest |w| is also the Euclidean projection onto the
+L0 ball (:func:`project_l0`, lesson 01).
 """
 
 

@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Channel permutation for N:M sparsity (lesson 03): reorder the input channels of a weight so that
+each group of m holds fewer large weights, and an N:M mask keeps more magnitude. The search works on
+one weight matrix; applying a permutation to a model's layers is structural (``structured.permutation``).
+"""
 
 import math
 

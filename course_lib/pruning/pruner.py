@@ -1,24 +1,17 @@
-"""TODO docstring."""
+"""Keeping masks applied: the ``Pruner`` holds pruned weights at zero through training (lesson 05),
+through ``torch.nn.utils.prune`` so that learners meet the mechanism PyTorch ships (``weight_orig``,
+``weight_mask``, a forward pre-hook); ``make_permanent`` and ``load_pruned_state_dict`` finish and
+reload the result. Both the Pruner and ``train.fine_tune(masks=...)`` keep masks applied the same way:
+``core.apply_masks`` after every optimizer step.
+"""
 
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ..core.modules import _check_masks
+from ..core.modules import _check_masks, apply_masks, parameter_owner
 from .magnitude import masks_sparsity
-
-
-def _owner(model: nn.Module, param_name: str) -> tuple[nn.Module, str]:
-    """The module that holds ``param_name`` ("layer.0.weight") and the attribute name ("weight")."""
-    module_name, _, attr = param_name.rpartition(".")
-    try:
-        module = model.get_submodule(module_name)
-    except AttributeError as err:
-        raise ValueError(f"masks has a key {param_name!r}: the model has no module {module_name!r}") from err
-    if not hasattr(module, attr):
-        raise ValueError(f"masks has a key {param_name!r}: {module_name or 'the model'} has no {attr!r}")
-    return module, attr
 
 
 class Pruner:
@@ -45,31 +38,15 @@ class Pruner:
             raise ValueError("model has no torch.nn.utils.prune masks (no *_mask buffers) to read")
         return cls(masks)
 
-    @torch.no_grad()
     def __call__(self, model: nn.Module) -> nn.Module:
-        """Zero every pruned weight of ``model`` in place, also under torch.nn.utils.prune.
-
-        With prune attached, ``weight_orig`` is zeroed and ``weight`` recomputed as a plain tensor
-        (the forward pass recomputes it with gradients), which is what lets the model be deep-copied
-        after a training step: torch cannot deep-copy the non-leaf ``weight`` that a step leaves.
-        """
-        for name, mask in self.masks.items():
-            module, attr = _owner(model, name)
-            orig = getattr(module, f"{attr}_orig", None)
-            param = getattr(module, attr) if orig is None else orig
-            if mask.shape != param.shape:
-                raise ValueError(
-                    f"mask for {name!r} has shape {tuple(mask.shape)}, the parameter has {tuple(param.shape)}"
-                )
-            param.mul_(mask.to(param.device))
-            if orig is not None:
-                setattr(module, attr, orig.detach() * getattr(module, f"{attr}_mask"))
-        return model
+        """Zero every pruned weight of ``model`` in place, also under torch.nn.utils.prune
+        (``core.apply_masks``, the kit's one way of keeping masks applied)."""
+        return apply_masks(model, self.masks)
 
     def attach(self, model: nn.Module) -> nn.Module:
         """Apply the masks with ``torch.nn.utils.prune.custom_from_mask`` (reversible, in place)."""
         for name, mask in self.masks.items():
-            module, attr = _owner(model, name)
+            module, attr = parameter_owner(model, name)
             prune.custom_from_mask(module, attr, mask)
         return self(model)
 
@@ -114,7 +91,7 @@ def load_pruned_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> 
     """
     for key, value in state.items():
         if key.endswith("_mask") and key.removesuffix("_mask") + "_orig" in state:
-            module, attr = _owner(model, key.removesuffix("_mask"))
+            module, attr = parameter_owner(model, key.removesuffix("_mask"))
             if not hasattr(module, f"{attr}_mask"):
                 prune.custom_from_mask(module, attr, value.bool())
     model.load_state_dict(state)
