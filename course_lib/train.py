@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .core.modules import apply_masks, eval_mode
 from .core.seeds import shifted
-from .core.validation import check_positive_int
+from .core.validation import check_positive_int, check_positive_number
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -56,8 +56,7 @@ def train(
     pruned weights at zero). ``accuracy`` is filled per epoch when ``eval_loader`` is given.
     """
     check_positive_int("epochs", epochs)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_positive_number("lr", lr)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()

@@ -89,7 +89,7 @@ def test_imports_point_down_and_none_hides_in_a_function(path):
         assert not in_function, f"{where} inside a function: import it at the top (a cycle is a design bug)"
         if me is None or target == me:
             continue
-        assert RANK[target] < RANK[me], f"{where}: {target} (layer {RANK[target]}) is not below {me} ({RANK[me]})"
+        assert RANK[target] < RANK[me], f"{where}: {target} (layer {RANK[target]}) is not below {me}"
 
 
 def test_there_is_no_import_cycle_between_modules():

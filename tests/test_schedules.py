@@ -77,7 +77,7 @@ def test_agp_rises_fastest_at_first():
     (dict(initial=0.5, final=0.2), "final must be >= initial"),
     (dict(final=1.5), r"final must be in \[0, 1\]"),
     (dict(step=-1), "step must be an int >= 0"),
-    (dict(exponent=0), "exponent must be a number > 0"),
+    (dict(exponent=0), "exponent must be a finite number > 0"),
 ])
 def test_agp_bad_input(kwargs, match):
     args = dict(step=5, initial=0.0, final=0.9, start=0, end=10) | kwargs

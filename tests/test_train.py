@@ -53,5 +53,5 @@ def test_bad_epochs_is_a_clear_error(epochs, digits):
 
 
 def test_bad_learning_rate_is_a_clear_error(digits):
-    with pytest.raises(ValueError, match="lr must be > 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         train.train(models.MLP(), digits[0], epochs=1, lr=0)

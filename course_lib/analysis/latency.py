@@ -14,7 +14,7 @@ from torch import nn
 
 from ..core.modules import eval_mode
 from ..core.tables import format_table
-from ..core.validation import check_choice, check_positive_int
+from ..core.validation import check_choice, check_int_in_range, check_positive_int
 from ..structured.surgery import prune_channels
 from .metrics import count_macs, count_params, model_size_bytes
 
@@ -134,8 +134,7 @@ class Latency:
 def measure_latency(model: nn.Module, example: torch.Tensor, warmup: int = 5, repeats: int = 30) -> Latency:
     """Time ``model(example)`` in eval mode: ``warmup`` untimed runs, then the median of ``repeats``."""
     check_positive_int("repeats", repeats)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    check_int_in_range("warmup", warmup, 0)
     times = []
     with eval_mode(model):
         for _ in range(warmup):

@@ -36,6 +36,7 @@ from .tables import (  # noqa: F401
 from .validation import (  # noqa: F401
     check_choice,
     check_fraction,
+    check_int_in_range,
     check_positive_int,
     check_positive_number,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "apply_masks",
     "check_choice",
     "check_fraction",
+    "check_int_in_range",
     "check_positive_int",
     "check_positive_number",
     "eval_mode",

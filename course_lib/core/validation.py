@@ -25,6 +25,15 @@ def check_positive_int(name: str, value) -> int:
     return value
 
 
+def check_int_in_range(name: str, value, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an int with ``low <= value`` (and ``value <= high`` when given)."""
+    allowed = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
+    in_range = isinstance(value, int) and low <= value and (high is None or value <= high)
+    if isinstance(value, bool) or not in_range:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value, allowed) -> str:
     """Return ``value`` if it is one of ``allowed``."""
     if value not in allowed:

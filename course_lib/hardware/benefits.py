@@ -27,7 +27,7 @@ from ..analysis.latency import interleaved_latency
 from ..analysis.metrics import count_macs, count_nonzero, count_params
 from ..core.modules import prunable_weights
 from ..core.tables import format_table
-from ..core.validation import check_choice, check_positive_int
+from ..core.validation import check_choice, check_int_in_range, check_positive_int
 from ..train import evaluate
 from .energy import DRAM, FADD, FMUL, HOROWITZ_45NM_PJ
 from .formats import encode
@@ -41,9 +41,8 @@ ENCODINGS = ("dense", "csr", "nm")
 def energy_pj(weight_bytes: int, macs: int) -> float:
     """Energy of one inference in pJ: ``weight_bytes`` read from DRAM, 4 bytes per 32-bit access,
     plus ``macs`` multiply-accumulates (a float multiply and a float add each)."""
-    for name, value in (("weight_bytes", weight_bytes), ("macs", macs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    check_int_in_range("weight_bytes", weight_bytes, 0)
+    check_int_in_range("macs", macs, 0)
     table = HOROWITZ_45NM_PJ
     return weight_bytes / 4 * table[DRAM] + macs * (table[FMUL] + table[FADD])
 

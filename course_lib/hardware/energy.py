@@ -4,7 +4,7 @@ The table behind "more memory -> more energy": one 32-bit DRAM read costs as muc
 multiplies, so moving weights, not computing with them, dominates a network's energy.
 """
 
-from ..core.validation import check_choice
+from ..core.validation import check_choice, check_int_in_range
 
 HOROWITZ_45NM_PJ = {
     "32-bit int add": 0.1,
@@ -21,6 +21,5 @@ SRAM, DRAM = "32-bit SRAM read (8 KB)", "32-bit DRAM read"
 def weight_read_energy_pj(n_weights: int, memory: str = "32-bit DRAM read") -> float:
     """Energy to read ``n_weights`` 32-bit weights once from ``memory`` (a key of the table)."""
     check_choice("memory", memory, {k for k in HOROWITZ_45NM_PJ if "read" in k})
-    if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 0:
-        raise ValueError(f"n_weights must be an int >= 0, got {n_weights!r}")
+    check_int_in_range("n_weights", n_weights, 0)
     return n_weights * HOROWITZ_45NM_PJ[memory]

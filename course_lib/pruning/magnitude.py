@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.modules import prunable_parameters
 from ..core.selection import keep_largest, keep_largest_many
-from ..core.validation import check_choice, check_fraction
+from ..core.validation import check_choice, check_fraction, check_int_in_range
 
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -28,8 +28,7 @@ def project_l0(w: torch.Tensor, n: int) -> torch.Tensor:
     and zeroes the rest: ||w - v||^2 is the sum of the squares of the dropped entries, smallest when
     the dropped entries are the smallest ones. Any shape; ties broken as in :func:`keep_largest`.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= w.numel():
-        raise ValueError(f"n must be an int in [0, {w.numel()}] (w has {w.numel()} entries), got {n!r}")
+    check_int_in_range("n", n, 0, w.numel())  # w.numel() entries
     return w * keep_largest(w.abs(), w.numel() - n)
 
 

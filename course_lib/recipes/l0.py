@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..core.modules import eval_mode, prunable_weights
 from ..core.selection import keep_largest
-from ..core.validation import check_positive_int
+from ..core.validation import check_int_in_range, check_positive_int
 from ..pruning.importance import importance_scores
 
 MAX_BRUTE_FORCE_WEIGHTS = 20  # 2^20 supports: about a million forward passes
@@ -73,14 +73,12 @@ def train_tiny_net(x: torch.Tensor, y: torch.Tensor, steps: int = 600, seed: int
 def all_supports(d: int, n: int | None = None) -> torch.Tensor:
     """Every subset of d positions as rows of a bool tensor (2^d, d), or only those of size ``n``
     (C(d, n), d). Row order: by the subset's binary code, so the result is deterministic."""
-    if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= MAX_BRUTE_FORCE_WEIGHTS:
-        raise ValueError(f"d must be an int in [0, {MAX_BRUTE_FORCE_WEIGHTS}], got {d!r}")
+    check_int_in_range("d", d, 0, MAX_BRUTE_FORCE_WEIGHTS)
     codes = torch.arange(2**d)
     supports = (codes[:, None] >> torch.arange(d)) & 1 == 1  # (2^d, d)
     if n is None:
         return supports
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= d:
-        raise ValueError(f"n must be an int in [0, {d}], got {n!r}")
+    check_int_in_range("n", n, 0, d)
     return supports[supports.sum(dim=1) == n]
 
 

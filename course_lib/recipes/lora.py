@@ -21,7 +21,7 @@ from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
 from ..core.modules import PRUNABLE_TYPES, set_submodule
-from ..core.validation import check_positive_int
+from ..core.validation import check_positive_int, check_positive_number
 
 
 def lora_linear(x, weight, bias, a, b, scale: float) -> torch.Tensor:
@@ -47,8 +47,7 @@ class _LoRALayer(nn.Module):
                 f"weight shape {tuple(base.weight.shape)}, got {rank}"
             )
         alpha = float(rank) if alpha is None else alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"alpha must be a number > 0, got {alpha!r}")
+        check_positive_number("alpha", alpha)
         self.base = base
         for p in base.parameters():
             p.requires_grad_(False)

@@ -19,15 +19,9 @@ import torch
 from torch import nn
 
 from ..core.modules import apply_masks
-from ..core.validation import check_fraction, check_positive_int
+from ..core.validation import check_fraction, check_int_in_range, check_positive_int, check_positive_number
 from ..pruning.magnitude import global_magnitude_masks, masks_sparsity
 from ..train import fine_tune, train
-
-
-def _check_step(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
 
 
 def agp_sparsity(
@@ -40,15 +34,14 @@ def agp_sparsity(
     sparsity rises fast at first, while the network has many redundant weights, then levels off.
     ``exponent`` 1 is a linear ramp.
     """
-    step = _check_step("step", step)
-    start, end = _check_step("start", start), _check_step("end", end)
+    step = check_int_in_range("step", step, 0)
+    start, end = check_int_in_range("start", start, 0), check_int_in_range("end", end, 0)
     initial, final = check_fraction("initial", initial), check_fraction("final", final)
     if end <= start:
         raise ValueError(f"end must be > start, got start={start!r}, end={end!r}")
     if final < initial:
         raise ValueError(f"final must be >= initial, got initial={initial!r}, final={final!r}")
-    if isinstance(exponent, bool) or not isinstance(exponent, (int, float)) or not exponent > 0:
-        raise ValueError(f"exponent must be a number > 0, got {exponent!r}")
+    check_positive_number("exponent", exponent)
     if step <= start:
         return initial
     if step >= end:
@@ -176,7 +169,7 @@ def gradual_prune(
     ``every`` steps.
     """
     check_positive_int("epochs", epochs)
-    _check_step("start_epoch", start_epoch)
+    check_int_in_range("start_epoch", start_epoch, 0)
     if start_epoch >= epochs:
         raise ValueError(f"start_epoch must be < epochs={epochs}, got {start_epoch!r}")
     if ramp_epochs is None:
