@@ -1,9 +1,14 @@
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from course_lib import models, pretrain
+from course_lib.core.seeds import SEED_OFFSET_VARIABLE
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.mark.parametrize("model_class", [models.ConvNet, models.MLP, models.TinyResNet])
@@ -56,18 +61,33 @@ def test_unknown_checkpoint_name_is_a_clear_error():
         models.load_pretrained("alexnet")
 
 
-def test_rebuilding_a_checkpoint_reproduces_it_byte_for_byte(tmp_path):
-    accuracy = pretrain.build("convnet", directory=tmp_path)
-    assert accuracy >= 0.98
-    assert models.sha256_of(tmp_path / "convnet.pt") == models.CHECKPOINTS["convnet"][1]
+def _readme_accuracy(name: str) -> float:
+    """The test accuracy README.md's checkpoint table states for ``name``, as a fraction."""
+    match = re.search(rf"^\| `{name}` \|[^|\n]*\| ([0-9.]+)% \|", README.read_text(), re.MULTILINE)
+    assert match, f"README.md's checkpoint table has no accuracy for {name!r}"
+    return float(match.group(1)) / 100
+
+
+def test_rebuilding_a_checkpoint_is_deterministic_and_as_accurate_as_the_readme_says(tmp_path, monkeypatch):
+    # The rebuilt file's bytes depend on the CPU model, the thread count and the torch version, so
+    # they are compared with each other, not with the shipped file's hash (which protects the shipped
+    # file: test_every_shipped_checkpoint_matches_its_recorded_hash). Accuracy is what transfers:
+    # another machine's rounding acts like another seed, and over seeds the rebuilt convnet scores
+    # 98.7-99.8% on the 450 test digits, so 1 point (4-5 digits) below the README's figure is the margin.
+    monkeypatch.delenv(SEED_OFFSET_VARIABLE, raising=False)  # the recipe as documented, unshifted
+    first = pretrain.build("convnet", directory=tmp_path / "first")
+    second = pretrain.build("convnet", directory=tmp_path / "second")
+    assert models.sha256_of(tmp_path / "first" / "convnet.pt") == models.sha256_of(
+        tmp_path / "second" / "convnet.pt"
+    )
+    assert first == second
+    assert first >= _readme_accuracy("convnet") - 0.01
 
 
 def test_readme_states_each_checkpoints_measured_accuracy(digits):
-    from pathlib import Path
-
     from course_lib.train import evaluate
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = README.read_text()
     for name in ("convnet", "mlp", "tiny_resnet"):
         accuracy = evaluate(models.load_pretrained(name), digits[1])
         assert f"| `{name}` |" in readme and f"| {accuracy:.2%} |" in readme, name

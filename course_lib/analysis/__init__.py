@@ -1,5 +1,14 @@
 """Measuring models: parameters, MACs, latency, sensitivity scans, sweeps, searches."""
 
+from .compare import (  # noqa: F401
+    CONFIDENCE,
+    MIN_BOOT,
+    Comparison,
+    compare_paired,
+    mcnemar_p_value,
+    paired_comparison,
+    per_example,
+)
 from .latency import (  # noqa: F401
     LATENCY_STATISTICS,
     Latency,
@@ -46,12 +55,15 @@ from .sweeps import (  # noqa: F401
 )
 
 __all__ = [
+    "CONFIDENCE",
     "Candidate",
     "ChannelCostModel",
+    "Comparison",
     "LATENCY_STATISTICS",
     "Latency",
     "LatencyTable",
     "Layer",
+    "MIN_BOOT",
     "SearchResult",
     "Sensitivity",
     "accuracy_vs_sparsity",
@@ -59,6 +71,7 @@ __all__ = [
     "channel_sensitivity",
     "check_budget",
     "compare_costs",
+    "compare_paired",
     "compare_patterns",
     "costs_table",
     "count_macs",
@@ -71,9 +84,12 @@ __all__ = [
     "layer_sensitivity",
     "layer_sparsity",
     "mac_fraction",
+    "mcnemar_p_value",
     "measure_latency",
     "model_size_bytes",
     "overall_sparsity",
+    "paired_comparison",
+    "per_example",
     "pruned_copy",
     "ratio_costs",
     "ratios_for_mac_budget",

@@ -1,0 +1,121 @@
+"""``make claims`` (benchmarks/claims.py): option parsing, the report, and the seed hook end to end on one
+tiny synthetic notebook (the lessons themselves are never executed here)."""
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "claims.py"
+_spec = importlib.util.spec_from_file_location("claims", SCRIPT)
+claims = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(claims)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("0-9", list(range(10))), ("3", [3]), ("0-2,7", [0, 1, 2, 7]), ("1, 2", [1, 2]), ("2,0-2", [2, 0, 1])],
+)
+def test_integer_lists_and_ranges_parse(text, expected):
+    assert claims.parse_int_list("--seeds", text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, match", [("a", "must look like"), ("1-", "must look like"), ("5-2", "runs backwards")]
+)
+def test_bad_integer_lists_name_the_option(text, match):
+    with pytest.raises(ValueError, match=rf"^--seeds.*{match}"):
+        claims.parse_int_list("--seeds", text)
+
+
+def test_zero_threads_is_refused():
+    with pytest.raises(ValueError, match="--threads must be thread counts >= 1"):
+        claims.parse_threads("0,1")
+
+
+def test_notebooks_are_chosen_by_prefix(tmp_path):
+    for name in ("05_prune", "07_formats", "09_trends"):
+        nbformat.write(nbformat.v4.new_notebook(), tmp_path / f"{name}.ipynb")
+    assert [p.stem for p in claims.select_notebooks("09,05", tmp_path)] == ["09_trends", "05_prune"]
+    assert len(claims.select_notebooks("", tmp_path)) == 3
+    with pytest.raises(ValueError, match="no notebook starts with '11'.*05_prune"):
+        claims.select_notebooks("11", tmp_path)
+
+
+def test_every_lesson_is_selectable():
+    lessons = claims.select_notebooks("")
+    assert lessons and all(p.suffix == ".ipynb" for p in lessons)
+
+
+def test_failing_line_is_the_one_ipython_marks():
+    traceback = (
+        "\x1b[0;31m---------------------------------------------------------------------------\x1b[0m\n"
+        "\x1b[0;31mAssertionError\x1b[0m                            Traceback (most recent call last)\n"
+        "Cell \x1b[0;32mIn[3], line 2\x1b[0m\n"
+        "\x1b[1;32m      1\x1b[0m x \x1b[38;5;241m=\x1b[39m \x1b[38;5;241m1\x1b[39m\n"
+        "\x1b[0;32m----> 2\x1b[0m \x1b[38;5;28;01massert\x1b[39;00m x "
+        "\x1b[38;5;241m>\x1b[39m \x1b[38;5;241m2\x1b[39m\n"
+    )
+    assert claims.failing_line(traceback, "x = 1\nassert x > 2") == "assert x > 2"
+    assert claims.failing_line("", "x = 1\nassert x > 2\n") == "assert x > 2"
+
+
+def _runs():
+    fail = claims.Failure("05_prune", 1, 2, 14, "AssertionError", "assert gap < 0.5", "gap 0.7 | points")
+    return [
+        claims.Run("05_prune", 0, 1, 10.0), claims.Run("05_prune", 0, 2, 9.0),
+        claims.Run("05_prune", 1, 1, 10.0), claims.Run("05_prune", 1, 2, 11.0, [fail]),
+        claims.Run("07_formats", 0, 1, 3.0), claims.Run("07_formats", 0, 2, 3.0),
+        claims.Run("07_formats", 1, 1, 3.0),
+        claims.Run("07_formats", 1, 2, 3.0, [claims.Failure("07_formats", 1, 2, 3, "NameError", "f()", "x")]),
+    ]
+
+
+def test_report_is_a_lesson_by_seed_and_threads_table_with_each_failure():
+    report = claims.markdown_report(_runs(), [0, 1], [1, 2])
+    assert "| lesson | K=0 T=1 | K=0 T=2 | K=1 T=1 | K=1 T=2 | passed |" in report
+    assert "| 05_prune | pass | pass | pass | **FAIL** | 3/4 |" in report
+    assert "| 07_formats | pass | pass | pass | **error** | 3/4 |" in report
+    # the message's "|" is escaped so the table keeps its columns
+    assert "| 05_prune | 1 | 2 | 14 | AssertionError | `assert gap < 0.5` | gap 0.7 \\| points |" in report
+    assert "machine:" in report
+
+
+def test_summary_groups_each_fragile_claim_with_the_runs_it_failed_in():
+    text = claims.summary(_runs())
+    assert text.splitlines()[0] == "6/8 runs passed in 52 s"
+    claim = "05_prune cell 14 [AssertionError] assert gap < 0.5: gap 0.7 | points"
+    assert f"{claim}  -- failed at K=1 T=2" in text
+
+
+def test_a_clean_run_says_so():
+    report = claims.markdown_report([claims.Run("07_formats", 0, 1, 1.0)], [0], [1])
+    assert "None: every claim held in every run." in report
+
+
+def test_seed_shift_reaches_the_kernel_and_a_failing_assert_is_reported(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("A claim that holds for one seed only."),
+        nbformat.v4.new_code_cell("import os\nshift = int(os.environ['COURSE_SEED_OFFSET'])"),
+        nbformat.v4.new_code_cell(
+            "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
+            "assert shift == 0, f'only seed 0 works, not {shift}'"
+        ),
+    ]
+    nbformat.write(notebook, notebooks / "00_lucky.ipynb")
+    out = tmp_path / "claims.md"
+    status = claims.main(
+        ["--seeds", "0-1", "--threads", "1", "--notebook-dir", str(notebooks), "--out", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "[1/2] 00_lucky K=0 T=1 ... pass" in printed and "[2/2] 00_lucky K=1 T=1 ... fail" in printed
+    assert "1/2 runs passed" in printed
+    report = out.read_text()
+    assert "| 00_lucky | pass | **FAIL** | 1/2 |" in report
+    claim = "`assert shift == 0, f'only seed 0 works, not {shift}'`"
+    assert f"| 00_lucky | 1 | 1 | 2 | AssertionError | {claim} | only seed 0 works, not 1 |" in report
