@@ -5,8 +5,9 @@ import matplotlib.pyplot as plt
 
 from .analysis.metrics import count_nonzero, count_params
 from .analysis.sweeps import pruned_copy
+from .plots.bars import plot_weight_histogram
 from .plots.style import palette
-from .plots.weights import plot_weight_histogram
+from .recipes.l0 import flat_weights
 from .train import evaluate
 
 
@@ -24,8 +25,8 @@ def sparsity_explorer(model, loader, initial: float = 0.5):
             f"{count_nonzero(pruned):,} of {count_params(pruned):,} parameters are non-zero"
         )
         fig, ax = plt.subplots(figsize=(7, 3))
-        plot_weight_histogram(model, ax, label="dense", color=dense_color)
-        plot_weight_histogram(pruned, ax, label=f"pruned to {sparsity:.0%}", color=pruned_color)
+        plot_weight_histogram(flat_weights(model), ax, label="dense", color=dense_color)
+        plot_weight_histogram(flat_weights(pruned), ax, label=f"pruned to {sparsity:.0%}", color=pruned_color)
         ax.set_title("Weights that survive magnitude pruning")
         ax.legend()
         plt.show()

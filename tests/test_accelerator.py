@@ -17,10 +17,13 @@ from course_lib.hardware import (
     count_multiplications,
     lookahead_fetch_bytes,
     merge_schedule,
+    outer_product_partials,
+    roofline_points,
     schedule_cost,
     simulate_spgemm,
     sparch_ablation,
     sparse_matrix,
+    spilled_partials,
     tensor_core_time,
 )
 
@@ -275,14 +278,38 @@ def test_lesson_figures_draw_the_simulated_numbers():
 
     A = sparse_matrix("power_law", 120, 0.05, seed=0)
     reports = compare_dataflows(A, A, HardwareConfig(merge_width=8))
-    fig = plots.plot_traffic_and_cycles(reports, "test")
-    traffic_ax, cycles_ax = fig.axes
+    traffic_ax, cycles_ax = plots.plot_traffic_and_cycles(reports, title="test")
     tops = [sum(p.get_height() for p in traffic_ax.patches[i::3]) for i in range(3)]
     assert tops == pytest.approx([r.dram_total / 1e6 for r in reports.values()])
     cycles = [r.cycles / 1e3 for r in reports.values()]
     assert [p.get_height() for p in cycles_ax.patches] == pytest.approx(cycles)
     sizes = np.array([5, 1, 9, 2, 7])
-    fig = plots.plot_spilled(sizes, {"Huffman": merge_schedule(sizes, 3)})
-    assert len(fig.axes[1].collections[0].get_offsets()) == 3  # the first round's 3 leaves
+    spilled = spilled_partials(sizes, merge_schedule(sizes, 3))
+    assert spilled.tolist() == [0, 1, 3]  # the first round merges the 3 smallest (5, 1, 2); the root the rest
+    _, bottom = plots.plot_spilled(sizes, {"Huffman": spilled})
+    assert len(bottom.collections[0].get_offsets()) == 3
     assert "| a | b |" in core.markdown_table(["a", "b"], [[1, 2.0]])
     plt.close("all")
+
+
+def test_outer_product_partials_sum_to_the_product():
+    A = np.array([[1.0, 0, 2], [0, 3, 0]])  # (2, 3)
+    B = np.array([[1.0, 0], [0, 4], [5, 0]])  # (3, 2)
+    partials = outer_product_partials(A, B)
+    assert partials.shape == (3, 2, 2)
+    assert np.array_equal(partials[2], np.outer(A[:, 2], B[2]))
+    assert np.array_equal(partials.sum(axis=0), A @ B)
+    with pytest.raises(ValueError, match="A.shape"):
+        outer_product_partials(A, A)
+
+
+def test_roofline_points_agree_with_tensor_core_time():
+    shapes = {"small": (64, 8, 64), "large": (4096, 8192, 4096)}
+    points = roofline_points(shapes)
+    for label, (m, n, k) in shapes.items():
+        dense, sparse = tensor_core_time(m, n, k), tensor_core_time(m, n, k, "2:4")
+        assert points[label]["intensity"] == pytest.approx(2 * m * n * k / (2 * (m * k + k * n + m * n)))
+        assert points[label]["dense"] == pytest.approx(dense.flops / dense.seconds / 1e12)
+        assert points[label]["2:4"] == pytest.approx(2 * m * n * k / sparse.seconds / 1e12)
+    assert points["large"]["2:4"] > points["large"]["dense"]  # math-bound: 2:4 is faster
+    assert points["small"]["2:4"] < points["small"]["dense"]  # memory-bound: the re-layout costs more

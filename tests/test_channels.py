@@ -451,3 +451,11 @@ def test_group_scores_take_any_data_free_weight_criterion_of_the_one_protocol():
         torch.testing.assert_close(by_criterion[name], by_name[name])
     with pytest.raises(ValueError, match="needs"):
         structured.group_scores(model, groups, pruning.OBD())
+
+
+def test_pruned_channels_removes_the_lowest_scores_and_overlap_uses_them():
+    scores = {"a": torch.tensor([4.0, 1.0, 3.0, 0.0]), "b": torch.tensor([0.0, 1.0, 3.0, 4.0])}
+    assert structured.pruned_channels(scores["a"], 0.5).tolist() == [False, True, False, True]
+    assert structured.pruned_channels(scores["a"], 0.99).sum() == 3  # at least one channel stays
+    overlap = structured.pruned_overlap(scores, 0.5)  # a removes {1, 3}, b removes {0, 1}
+    assert overlap.tolist() == [[1.0, 0.5], [0.5, 1.0]]

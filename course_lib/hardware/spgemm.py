@@ -292,6 +292,21 @@ def schedule_cost(sizes, rounds) -> int:
     return sum(estimate[len(sizes) : -1])
 
 
+def spilled_partials(sizes, rounds) -> np.ndarray:
+    """Ids of the partial matrices (0..P-1) that a plan sends through DRAM: those an earlier round
+    merges, not the root (the last round) directly."""
+    return np.setdiff1d(np.arange(len(sizes)), rounds[-1])
+
+
+def outer_product_partials(A, B) -> np.ndarray:
+    """The rank-1 partial matrices A[:, k] B[k, :] of the outer-product dataflow for small dense
+    A (M, K) and B (K, N), stacked (K, M, N); their sum is A @ B."""
+    A, B = np.asarray(A), np.asarray(B)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(f"A and B must be 2-D with A.shape[1] == B.shape[0], got {A.shape} and {B.shape}")
+    return np.einsum("ik,kj->kij", A, B)
+
+
 def lookahead_fetch_bytes(sequence, row_bytes, capacity: int) -> int:
     """DRAM bytes to serve the B-row accesses ``sequence`` (row ids, in order) through a buffer of
     ``capacity`` bytes with look-ahead replacement (Belady's MIN, with bypass).

@@ -85,6 +85,18 @@ def tensor_core_time(m: int, n: int, k: int, pattern: str = "dense", dtype: str 
     return TensorCoreTime(flops / peak, memory_bytes / (hw.memory_gb_per_s * 1e9), flops, memory_bytes)
 
 
+def roofline_points(shapes: Mapping, dtype: str = "fp16", hw: TensorCoreConfig | None = None) -> dict:
+    """Where each GEMM (label -> (m, n, k)) sits under the roofline of ``hw``, dense and 2:4:
+    label -> {"intensity": flop per byte of the dense GEMM, "dense": attained TFLOPS, "2:4": attained
+    dense-equivalent TFLOPS (the dense GEMM's 2mnk flops over the 2:4 time)}."""
+    points = {}
+    for label, (m, n, k) in shapes.items():
+        times = {pattern: tensor_core_time(m, n, k, pattern, dtype, hw) for pattern in PATTERNS}
+        intensity = times["dense"].flops / times["dense"].bytes
+        points[label] = {"intensity": intensity} | {p: t.flops / t.seconds / 1e12 for p, t in times.items()}
+    return points
+
+
 def semi_structured_status() -> tuple[bool, str]:
     """(available, reason): PyTorch's 2:4 kernels need CUDA with compute capability >= 8.0 (Ampere)."""
     if not torch.cuda.is_available():

@@ -1,10 +1,13 @@
-"""Figures and tables for lesson 08 (the sparse accelerator). Each function draws one figure from
-numbers computed by ``course_lib.accelerator``; nothing here computes a result of its own."""
+"""Sparse-accelerator figures (lesson 08): the outer product drawn as its partial matrices, DRAM
+traffic, cycles and energy of each SpGEMM dataflow, which partial matrices a merge plan sends
+through DRAM, and the 2:4 tensor-core roofline. Every number comes from ``course_lib.hardware``
+(the SpGEMM simulator and the tensor-core model); nothing here simulates anything."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..hardware.tensor_core import DTYPE_BYTES, TensorCoreConfig, tensor_core_time
+from ..hardware.tensor_core import TensorCoreConfig
+from .style import panels
 
 TRAFFIC_PARTS = ("A", "B", "partial_write", "partial_read", "C")
 
@@ -17,47 +20,50 @@ def _grid(ax, matrix, title, cmap="cividis"):
     ax.set_title(title, fontsize=9)
     ax.set_xticks(range(matrix.shape[1]))
     ax.set_yticks(range(matrix.shape[0]))
+    ax.set_xlabel("column", fontsize=8)
+    ax.set_ylabel("row", fontsize=8)
 
 
-def draw_outer_product(A: np.ndarray, B: np.ndarray):
-    """A, B, each rank-1 partial matrix A[:, k] B[k, :] and their merged sum, side by side."""
-    K = A.shape[1]
-    fig, axes = plt.subplots(1, K + 3, figsize=(2.0 * (K + 3), 2.4))
+def plot_outer_product(A: np.ndarray, B: np.ndarray, partials: np.ndarray, axes=None):
+    """A, B, each rank-1 partial matrix (``partials``, (K, M, N), from
+    ``hardware.outer_product_partials``) and their merged sum, side by side: K + 3 panels."""
+    K = len(partials)
+    axes = panels(axes, K + 3, 2.0, 2.4)
     _grid(axes[0], A, "A")
     _grid(axes[1], B, "B")
-    for k in range(K):
-        part = np.outer(A[:, k], B[k, :])
+    for k, part in enumerate(partials):
         _grid(axes[2 + k], part, f"partial {k}: A[:,{k}]·B[{k},:]\n{np.count_nonzero(part)} products")
-    _grid(axes[-1], A @ B, "C = merge of all partials")
-    fig.suptitle("Outer product: one partial matrix per column of A, merged at the end")
-    fig.tight_layout()
-    return fig
+    _grid(axes[-1], partials.sum(axis=0), "C = merge of all partials")
+    axes[0].figure.suptitle("Outer product: one partial matrix per column of A, merged at the end")
+    return axes
 
 
-def plot_dataflows(reports_by_matrix: dict, metrics: dict):
-    """Grouped bars, log scale: one panel per metric (label -> function of a report), one group
-    per matrix, one bar per dataflow."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
+def plot_dataflows(reports_by_matrix: dict, metrics: dict, axes=None):
+    """Grouped bars, log scale: one panel per metric (label with its unit -> function of a report),
+    one group per matrix, one bar per dataflow (``reports_by_matrix``: matrix -> dataflow -> report)."""
+    axes = panels(axes, len(metrics), 4.2, 3.4)
     matrices = list(reports_by_matrix)
     dataflows = list(next(iter(reports_by_matrix.values())))
     colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(dataflows)))
     x = np.arange(len(matrices))
-    for ax, (label, value) in zip(np.atleast_1d(axes), metrics.items()):
+    width = 0.8 / len(dataflows)
+    for ax, (label, value) in zip(axes, metrics.items()):
         for d, (dataflow, color) in enumerate(zip(dataflows, colors)):
             heights = [max(value(reports_by_matrix[m][dataflow]), 1e-9) for m in matrices]
-            ax.bar(x + (d - 1) * 0.27, heights, 0.27, color=color, label=dataflow)
+            ax.bar(x + (d - (len(dataflows) - 1) / 2) * width, heights, width, color=color, label=dataflow)
         ax.set_yscale("log")
         ax.set_xticks(x, matrices)
+        ax.set_xlabel("matrix")
         ax.set_title(label)
         ax.set_ylabel(label)
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    axes[0].legend(fontsize=8)
+    return axes
 
 
-def plot_traffic_breakdown(reports: dict, title: str, ax=None):
-    """Stacked bars of DRAM traffic (MB) by operand, one bar per report (label -> report)."""
-    ax = ax or plt.subplots(figsize=(7, 3.4))[1]
+def plot_traffic_breakdown(reports: dict, ax=None, title: str = "DRAM traffic by operand"):
+    """Stacked bars of DRAM traffic (MB) by operand (``TRAFFIC_PARTS``), one bar per report
+    (label -> ``SpGEMMReport``)."""
+    ax = ax or plt.gca()
     colors = plt.get_cmap("cividis")(np.linspace(0.05, 0.95, len(TRAFFIC_PARTS)))
     bottom = np.zeros(len(reports))
     for part, color in zip(TRAFFIC_PARTS, colors):
@@ -71,36 +77,35 @@ def plot_traffic_breakdown(reports: dict, title: str, ax=None):
     return ax
 
 
-def plot_traffic_and_cycles(reports: dict, title: str):
-    """The slider's figure: DRAM traffic by operand and cycles, one bar per dataflow."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
-    plot_traffic_breakdown(reports, "DRAM traffic", left)
+def plot_traffic_and_cycles(reports: dict, axes=None, title: str | None = None):
+    """Two panels, one bar per dataflow (label -> ``SpGEMMReport``): DRAM traffic by operand, and
+    cycles (log scale); ``title`` names the figure. Returns the two axes."""
+    traffic, time = axes = panels(axes, 2, 5.0, 3.4)
+    plot_traffic_breakdown(reports, traffic, "DRAM traffic")
     cycles = [r.cycles / 1e3 for r in reports.values()]
-    right.bar(list(reports), cycles, color=plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(cycles))))
-    right.set_ylabel("cycles (thousands)")
-    right.set_yscale("log")
-    right.set_title("time at 1 GHz (thousands of cycles)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    time.bar(list(reports), cycles, color=plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(cycles))))
+    time.set_ylabel("cycles (thousands)")
+    time.set_yscale("log")
+    time.set_title("time at 1 GHz (thousands of cycles)")
+    if title:
+        traffic.figure.suptitle(title)
+    return axes
 
 
-def plot_roofline(shapes: dict, dtype: str = "fp16", hw: TensorCoreConfig | None = None):
-    """Roofline of a dense and a 2:4 tensor core with one point per GEMM (label -> (m, n, k)):
-    attained dense-equivalent TFLOPS against arithmetic intensity of the dense GEMM."""
+def plot_roofline(points: dict, ax=None, dtype: str = "fp16", hw: TensorCoreConfig | None = None):
+    """The dense and 2:4 roofs of ``hw`` for ``dtype`` and one point per GEMM of
+    ``hardware.roofline_points`` (label -> {"intensity", "dense", "2:4"}): attained dense-equivalent
+    TFLOPS against arithmetic intensity of the dense GEMM."""
+    ax = ax or plt.gca()
     hw = hw or TensorCoreConfig()
     peak, bandwidth = hw.peak_tflops[dtype], hw.memory_gb_per_s / 1e3  # TFLOPS, TB/s
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     intensity = np.logspace(-1, 4, 200)
     for factor, style, name in ((1, "-", "dense roof"), (2, "--", "2:4 roof")):
         ax.plot(intensity, np.minimum(factor * peak, bandwidth * intensity), "k" + style, lw=1, label=name)
-    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(shapes)))
-    for (label, (m, n, k)), color in zip(shapes.items(), colors):
-        dense = tensor_core_time(m, n, k, "dense", dtype, hw)
-        ai = dense.flops / (DTYPE_BYTES[dtype] * (m * k + k * n + m * n))
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(points)))
+    for (label, point), color in zip(points.items(), colors):
         for pattern, marker in (("dense", "o"), ("2:4", "^")):
-            t = tensor_core_time(m, n, k, pattern, dtype, hw)
-            ax.scatter(ai, t.flops / t.seconds / 1e12, color=color, marker=marker, s=40,
+            ax.scatter(point["intensity"], point[pattern], color=color, marker=marker, s=40,
                        label=label if pattern == "dense" else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -108,23 +113,23 @@ def plot_roofline(shapes: dict, dtype: str = "fp16", hw: TensorCoreConfig | None
     ax.set_ylabel("attained TFLOPS (dense-equivalent)")
     ax.set_title(f"Roofline of an A100-like tensor core, {dtype}: dense (o) vs 2:4 (^)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    return fig
+    return ax
 
 
-def plot_spilled(sizes, plans: dict):
-    """Partial-matrix sizes (top) and, for each merge plan (label -> rounds), which partial
-    matrices it sends through DRAM: those the last round (the root) does not merge directly."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 3.8), sharex=True, height_ratios=(3, 1))
+def plot_spilled(sizes, spilled: dict, axes=None):
+    """Two panels: the partial-matrix ``sizes`` in the order they are produced (top), and, for each
+    merge plan (label -> ids from ``hardware.spilled_partials``), which partial matrices it sends
+    through DRAM (bottom). Returns the two axes."""
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(8, 3.8), sharex=True, height_ratios=(3, 1))
+    top, bottom = axes = panels(axes, 2, 8, 1.9)
     top.bar(np.arange(len(sizes)), sizes, width=1.0, color="#31688e")
     top.set_yscale("log")
     top.set_ylabel("entries")
     top.set_title("Partial matrices in the order they are produced, and which ones go through DRAM")
-    for row, rounds in enumerate(plans.values()):
-        spilled = np.setdiff1d(np.arange(len(sizes)), rounds[-1])
-        bottom.scatter(spilled, np.full(spilled.size, row), s=3, marker="|", color="#35b779")
-    bottom.set_yticks(range(len(plans)), list(plans))
-    bottom.set_ylim(-0.6, len(plans) - 0.4)
+    for row, ids in enumerate(spilled.values()):
+        bottom.scatter(ids, np.full(len(ids), row), s=3, marker="|", color="#35b779")
+    bottom.set_yticks(range(len(spilled)), list(spilled))
+    bottom.set_ylim(-0.6, len(spilled) - 0.4)
     bottom.set_xlabel("partial matrix (condensed column j)")
-    fig.tight_layout()
-    return fig
+    return axes

@@ -1,5 +1,7 @@
-"""Figures for lesson 04 (channel pruning): dependency groups, channel rankings, sensitivity curves
-and MACs against measured latency. Colour-blind-safe colours only (viridis)."""
+"""Channel-pruning figures (lesson 04): which layers share channels (dependency groups), each
+channel's score and which ones go, how far criteria agree, the accuracy of pruning one group at a
+time, and MAC speedup against measured latency speedup. The numbers come from ``structured`` and
+``analysis``; colour-blind-safe colours only (viridis)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -7,10 +9,7 @@ import torch
 from matplotlib.patches import Patch
 
 from ..analysis.sensitivity import Sensitivity
-from ..core.selection import keep_largest
 from ..structured.graph import ChannelGroup
-from ..structured.scores import pruned_overlap
-from ..structured.surgery import n_pruned
 from .style import palette
 
 ROLES = (
@@ -20,7 +19,8 @@ ROLES = (
 )
 
 
-def plot_groups(groups: list[ChannelGroup], layer_order: list[str], ax=None):
+def plot_groups(groups: list[ChannelGroup], layer_order: list[str], ax=None,
+                title: str = "Dependency groups: layers that must lose the same channels"):
     """One row per dependency group, one column per layer (in ``layer_order``): a marker where
     the layer belongs to the group, its shape giving the layer's role."""
     ax = ax or plt.gca()
@@ -45,43 +45,48 @@ def plot_groups(groups: list[ChannelGroup], layer_order: list[str], ax=None):
     ax.invert_yaxis()
     ax.set_xlabel("layer (in the order the model defines them)")
     ax.set_ylabel("dependency group (channel count)")
+    ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=3, frameon=False)
     return ax
 
 
-def plot_channel_ranking(scores: dict[str, torch.Tensor], ratio: float, layer: str):
-    """Left: the first criterion's score of every channel, removed channels marked. Right: how far
-    the criteria agree on which channels to remove (``pruned_overlap``)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 2]})
-    name, first = next(iter(scores.items()))
-    removed = ~keep_largest(first, n_pruned(len(first), ratio))
+def plot_channel_scores(scores: torch.Tensor, removed: torch.Tensor, ax=None, criterion: str = "",
+                        layer: str = ""):
+    """One bar per output channel of ``layer``: its ``criterion`` score (``scores``, (C,)), coloured by
+    whether ``removed`` ((C,) bool, e.g. ``structured.pruned_channels``) drops it."""
+    ax = ax or plt.gca()
     kept_colour, removed_colour = palette(2)
-    left.bar(
-        range(len(first)),
-        first.numpy(),
-        color=np.where(removed.numpy()[:, None], removed_colour, kept_colour),
-    )
+    colours = np.where(removed.numpy()[:, None], removed_colour, kept_colour)  # (C, 4)
+    ax.bar(range(len(scores)), scores.numpy(), color=colours)
+    share = removed.float().mean().item()
     handles = [
         Patch(color=kept_colour, label="kept"),
-        Patch(color=removed_colour, label=f"removed ({int(removed.sum())} of {len(first)})"),
+        Patch(color=removed_colour, label=f"removed ({int(removed.sum())} of {len(scores)})"),
     ]
-    left.set(
+    ax.set(
         xlabel=f"output channel of {layer}",
-        ylabel=f"{name} score",
-        title=f"{layer}: {name} importance of each channel, {ratio:.0%} removed",
+        ylabel=f"{criterion} score (higher = more important)",
+        title=f"{layer}: {criterion} importance of each channel, {share:.0%} removed",
     )
-    left.legend(handles=handles, loc="lower right")
-    overlap = pruned_overlap(scores, ratio).numpy()
-    image = right.imshow(overlap, cmap="viridis", vmin=0, vmax=1)
-    labels = list(scores)
-    right.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    right.set_yticks(range(len(labels)), labels)
+    ax.legend(handles=handles, loc="lower right")
+    return ax
+
+
+def plot_criteria_overlap(overlap: torch.Tensor, criteria: list[str], ax=None):
+    """Heatmap of ``structured.pruned_overlap`` ((K, K), rows and columns in the order of
+    ``criteria``): the share of the row criterion's removed channels that the column's removes too."""
+    ax = ax or plt.gca()
+    overlap = torch.as_tensor(overlap).numpy()
+    image = ax.imshow(overlap, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(criteria)), criteria, rotation=45, ha="right")
+    ax.set_yticks(range(len(criteria)), criteria)
     for (i, j), v in np.ndenumerate(overlap):
-        right.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
-    right.set_title("share of row's removed channels\nthat the column also removes")
-    fig.colorbar(image, ax=right, label="fraction of removed channels")
-    fig.tight_layout()
-    return fig
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
+    ax.set_xlabel("criterion (column)")
+    ax.set_ylabel("criterion (row)")
+    ax.set_title("share of row's removed channels\nthat the column also removes")
+    ax.figure.colorbar(image, ax=ax, label="fraction of removed channels")
+    return ax
 
 
 def plot_sensitivity(scan: Sensitivity, ax=None):
@@ -99,9 +104,9 @@ def plot_sensitivity(scan: Sensitivity, ax=None):
     return ax
 
 
-def plot_speedups(rows: list[dict], statistic: str = "min", ax=None):
+def plot_speedups(rows: list[dict], ax=None, statistic: str = "min"):
     """Measured latency speedup (``statistic`` of the timed runs) against MAC speedup, one line per
-    batch size, with the ideal line y = x; ``rows`` come from ``channels.speedups``."""
+    batch size, with the ideal line y = x; ``rows`` come from ``analysis.speedups``."""
     ax = ax or plt.gca()
     mac = [r["mac_speedup"] for r in rows]
     batch_sizes = list(rows[0]["latency_speedup"][statistic])

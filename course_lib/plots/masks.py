@@ -1,13 +1,13 @@
-"""Figures for the pruning-core lessons (01 L0 formulation, 02 granularity).
-
-Colour-blind-safe maps only (viridis, cividis); every plot has a title and labelled axes.
-"""
+"""Mask heatmaps: which weights a mask keeps. A conv mask laid out kernel by kernel, one panel per
+granularity (lesson 02: fine, pattern, vector, kernel, channel), and |w| along the reduction
+dimension with an N:M mask's groups of M (lesson 03). The masks come from ``course_lib.pruning``;
+nothing here computes one."""
 
 import matplotlib.pyplot as plt
 import torch
 
-from ..pruning.granularity import GRANULARITIES, granularity_mask
-from .style import palette
+from ..pruning.nm import kept_magnitude, reduction_matrix
+from .style import panels
 
 
 def mask_image(mask: torch.Tensor, max_out: int = 8, max_in: int = 8) -> torch.Tensor:
@@ -20,7 +20,8 @@ def mask_image(mask: torch.Tensor, max_out: int = 8, max_in: int = 8) -> torch.T
     return part.permute(0, 2, 1, 3).reshape(co * kh, ci * kw)
 
 
-def plot_mask(mask: torch.Tensor, ax=None, title: str = "", max_out: int = 8, max_in: int = 8):
+def plot_mask(mask: torch.Tensor, ax=None, title: str = "Mask (light = kept)", max_out: int = 8,
+              max_in: int = 8):
     """Heatmap of a conv mask (kept = light, pruned = dark) with lines between kernels."""
     ax = ax or plt.gca()
     image = mask_image(mask, max_out, max_in)
@@ -38,49 +39,37 @@ def plot_mask(mask: torch.Tensor, ax=None, title: str = "", max_out: int = 8, ma
     return ax
 
 
-def plot_granularities(weight: torch.Tensor, sparsity: float, granularities=GRANULARITIES, axes=None):
-    """One mask heatmap per granularity for the same conv weight and sparsity; returns the masks."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(granularities), figsize=(3.2 * len(granularities), 3.4))
-    masks = {}
-    for g, ax in zip(granularities, axes):
-        masks[g] = granularity_mask(weight, sparsity, g)
-        achieved = 1 - masks[g].float().mean().item()
-        plot_mask(masks[g], ax, f"{g}: {achieved:.0%} pruned")
-    axes[0].figure.suptitle(
-        f"Masks of one conv layer {list(weight.shape)} at {sparsity:.0%} target sparsity "
-        "(first 8×8 kernels; light = kept)"
-    )
-    return masks
+def plot_granularities(masks: dict[str, torch.Tensor], axes=None, sparsity: float | None = None):
+    """One ``plot_mask`` panel per entry of ``masks`` (granularity -> conv mask of one layer, e.g.
+    from ``pruning.granularity_mask``), titled with the sparsity each achieves; ``sparsity`` is the
+    target named in the figure's title. Returns the axes."""
+    if not masks:
+        raise ValueError("masks must hold at least one granularity -> mask, got an empty dict")
+    axes = panels(axes, len(masks), 3.2, 3.4)
+    for (granularity, mask), ax in zip(masks.items(), axes):
+        achieved = 1 - mask.float().mean().item()
+        plot_mask(mask, ax, f"{granularity}: {achieved:.0%} pruned")
+    shape = list(next(iter(masks.values())).shape)
+    target = "" if sparsity is None else f" at {sparsity:.0%} target sparsity"
+    axes[0].figure.suptitle(f"Masks of one conv layer {shape}{target} (first 8×8 kernels; light = kept)")
+    return axes
 
 
-def plot_before_after(before: dict, after: dict, ax=None, title: str = "", labels=("one-shot", "fine-tuned")):
-    """Paired bars per key (e.g. per granularity): accuracy before and after fine-tuning, in %."""
+def plot_nm_pattern(weight: torch.Tensor, mask: torch.Tensor, n: int, m: int, ax=None,
+                    rows: int = 16, cols: int = 32):
+    """Heatmap of |w| on the first ``rows`` x ``cols`` of ``reduction_matrix(weight)``, the entries
+    that the N:M ``mask`` (e.g. ``pruning.nm_mask(weight, n, m)``) prunes blanked, with thin lines
+    between groups of ``m``."""
     ax = ax or plt.gca()
-    names = list(before)
-    positions = torch.arange(len(names), dtype=torch.float32).numpy()
-    for offset, values, label, colour in zip((-0.2, 0.2), (before, after), labels, palette(2)):
-        heights = [100 * values[n] for n in names]
-        bars = ax.bar(positions + offset, heights, width=0.4, label=label, color=colour)
-        ax.bar_label(bars, fmt="%.0f", fontsize="small")
-    ax.set_xticks(positions, names)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 122)
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="upper center", ncol=2)
-    return ax
-
-
-def plot_index_bits_tradeoff(index_bits_per_weight: dict, accuracy: dict, ax=None, title: str = ""):
-    """One labelled point per granularity: metadata bits per weight (log x) against accuracy (%)."""
-    ax = ax or plt.gca()
-    for i, ((name, bits), colour) in enumerate(zip(index_bits_per_weight.items(), palette(len(accuracy)))):
-        ax.scatter(bits, 100 * accuracy[name], s=70, color=colour)
-        ax.annotate(name, (bits, 100 * accuracy[name]), textcoords="offset points",
-                    xytext=(6, 5 if i % 2 == 0 else -13))  # alternate above/below: neighbours can be close
-    ax.set_xscale("log")
-    ax.margins(x=0.15, y=0.12)
-    ax.set_xlabel("index metadata (bits per weight of the layer, log scale)")
-    ax.set_ylabel("test accuracy after fine-tuning (%)")
-    ax.set_title(title)
+    matrix = reduction_matrix(weight.detach()).abs()[:rows, :cols].float()
+    kept = reduction_matrix(mask)[:rows, :cols]
+    shown = torch.where(kept, matrix, torch.nan)
+    image = ax.imshow(shown.numpy(), cmap="viridis", vmin=0, vmax=float(matrix.max()))
+    for x in range(m, shown.shape[1], m):
+        ax.axvline(x - 0.5, color="0.6", linewidth=0.6)
+    fraction = kept_magnitude(weight, mask) / kept_magnitude(weight, torch.ones_like(mask))
+    ax.set_title(f"{n}:{m} mask: {1 - n / m:.0%} sparse, keeps {fraction:.1%} of |w| (white = pruned)")
+    ax.set_xlabel(f"reduction index k (groups of {m} between grey lines)")
+    ax.set_ylabel("output channel")
+    ax.figure.colorbar(image, ax=ax, label="|w| (weight units)")
     return ax

@@ -22,6 +22,7 @@ from .scores import (  # noqa: F401
     group_scores,
     input_channel_norms,
     n_pruned,
+    pruned_channels,
     pruned_overlap,
 )
 from .surgery import (  # noqa: F401
@@ -31,6 +32,16 @@ from .surgery import (  # noqa: F401
     shrink_inputs,
     shrink_outputs,
 )
+from .transformer import (  # noqa: F401
+    HEAD_METHODS,
+    UNIT_METHODS,
+    drop_head_columns,
+    head_scores,
+    mlp_unit_scores,
+    prune_heads_and_units,
+    remove_heads,
+    remove_mlp_units,
+)
 
 __all__ = [
     "CONVNET_CHAINS",
@@ -38,22 +49,31 @@ __all__ = [
     "ChannelGroup",
     "ELEMENTWISE_FUNCTIONS",
     "ELEMENTWISE_METHODS",
+    "HEAD_METHODS",
     "PASSTHROUGH_FUNCTIONS",
     "PASSTHROUGH_METHODS",
     "PASSTHROUGH_MODULES",
     "RESHAPE_FUNCTIONS",
     "RESHAPE_METHODS",
+    "UNIT_METHODS",
     "channel_groups",
     "channel_importance",
+    "drop_head_columns",
     "group_scores",
+    "head_scores",
     "input_channel_norms",
     "keep_indices",
+    "mlp_unit_scores",
     "n_pruned",
     "permute_channels",
     "permute_for_nm",
     "prune_channels",
     "prune_conv_pair",
+    "prune_heads_and_units",
+    "pruned_channels",
     "pruned_overlap",
+    "remove_heads",
+    "remove_mlp_units",
     "shrink_inputs",
     "shrink_outputs",
 ]

@@ -24,12 +24,15 @@ from ..pruning.importance import get_criterion
 from .graph import ChannelGroup, channel_groups
 
 
+def pruned_channels(scores: torch.Tensor, ratio: float) -> torch.Tensor:
+    """(C,) bool, True for the channels removed at ``ratio``: the lowest ``scores``, ties by position."""
+    return ~keep_largest(scores, n_pruned(len(scores), ratio))
+
+
 def pruned_overlap(scores: dict[str, torch.Tensor], ratio: float) -> torch.Tensor:
     """(K, K) fraction of the channels criterion i removes at ``ratio`` that criterion j removes too,
     for K criteria scoring the same C channels (``scores``: name -> (C,))."""
-    removed = torch.stack(
-        [~keep_largest(s, n_pruned(len(s), ratio)) for s in scores.values()]
-    ).float()  # (K, C)
+    removed = torch.stack([pruned_channels(s, ratio) for s in scores.values()]).float()  # (K, C)
     return removed @ removed.T / removed.sum(dim=1, keepdim=True).clamp(min=1)
 
 

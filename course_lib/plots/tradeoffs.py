@@ -1,56 +1,50 @@
-"""TODO docstring."""
-
+"""Trade-off charts: what a choice costs against what it keeps, one point or line per option.
+Index metadata against accuracy per granularity (lesson 02); input-dependent gates against static
+channel pruning, a search under a MAC budget, and one layer's measured latency against its channels
+(lesson 09)."""
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from ..analysis.search import Candidate, LatencyTable, SearchResult
 from .style import palette
 
-CHART = {"gzip": "bytes on disk (gzip)", "nonzero": "non-zero params", "latency_ms": "CPU latency",
-         "energy_dense_uj": "energy, dense HW", "energy_sparse_uj": "energy, sparse HW"}  # fmt: skip
 
-
-def plot_benefits(rows: list[dict], ax=None):
-    """Grouped bars: each cost of each model as a fraction of the first row's (the dense model)."""
+def plot_index_bits_tradeoff(index_bits_per_weight: dict, accuracy: dict, ax=None, title: str = ""):
+    """One labelled point per granularity: metadata bits per weight (log x) against accuracy (%)."""
     ax = ax or plt.gca()
-    base = rows[0]
-    width = 0.8 / len(rows)
-    colours = palette(len(rows))
-    positions = np.arange(len(CHART))
-    for i, row in enumerate(rows):
-        values = [row[k] / base[k] for k in CHART]
-        ax.bar(positions + (i - (len(rows) - 1) / 2) * width, values, width,
-               label=f"{row['model']} ({row['accuracy']:.1%})", color=colours[i])
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(positions, list(CHART.values()), rotation=15)
-    ax.set_ylabel("fraction of the dense model's cost")
-    ax.set_title("What each pruning method buys (lower is better; test accuracy in the legend)")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for i, ((name, bits), colour) in enumerate(zip(index_bits_per_weight.items(), palette(len(accuracy)))):
+        ax.scatter(bits, 100 * accuracy[name], s=70, color=colour)
+        ax.annotate(name, (bits, 100 * accuracy[name]), textcoords="offset points",
+                    xytext=(6, 5 if i % 2 == 0 else -13))  # alternate above/below: neighbours can be close
+    ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.12)
+    ax.set_xlabel("index metadata (bits per weight of the layer, log scale)")
+    ax.set_ylabel("test accuracy after fine-tuning (%)")
+    ax.set_title(title)
     return ax
 
 
 def plot_gating_tradeoff(keeps, rows: list[dict], dense_macs: int, dense_accuracy: float, ax=None):
-    """Accuracy against average MACs per input (as a fraction of dense) for ``compare``'s rows."""
-
+    """Accuracy against average MACs per input (as a fraction of dense), dynamic gates and static
+    channel pruning, for ``recipes.compare``'s rows at each kept fraction in ``keeps``."""
     ax = ax or plt.gca()
     for (label, marker), colour in zip((("dynamic", "o"), ("static", "s")), palette(2)):
         macs = [r[label]["macs"] / dense_macs for r in rows]
-        ax.plot(macs, [r[label]["accuracy"] for r in rows], marker=marker, color=colour, label=label)
+        ax.plot(macs, [100 * r[label]["accuracy"] for r in rows], marker=marker, color=colour, label=label)
     for keep, r in zip(keeps, rows):
-        ax.annotate(f"k/C={keep:g}", (r["dynamic"]["macs"] / dense_macs, r["dynamic"]["accuracy"]),
+        ax.annotate(f"k/C={keep:g}", (r["dynamic"]["macs"] / dense_macs, 100 * r["dynamic"]["accuracy"]),
                     textcoords="offset points", xytext=(4, -10), fontsize="small")
-    ax.axhline(dense_accuracy, color="grey", ls="--", lw=0.8, label="dense")
+    ax.axhline(100 * dense_accuracy, color="grey", ls="--", lw=0.8, label="dense")
     ax.set_xlabel("average MACs per input (fraction of dense)")
-    ax.set_ylabel("test accuracy, no fine-tuning")
+    ax.set_ylabel("test accuracy (%), no fine-tuning")
     ax.set_title("Input-dependent gates vs static channel pruning")
     ax.legend()
     return ax
 
 
-def plot_search(result: SearchResult, baseline: Candidate, cost_label: str, ax=None):
-    """Every scored candidate (cost vs score), the budget, the best found and a baseline."""
-
+def plot_search(result: SearchResult, baseline: Candidate, ax=None, cost_label: str = "cost"):
+    """Every scored candidate of a search (``cost_label`` on x, score on y), the budget, the best
+    found and a ``baseline`` candidate."""
     ax = ax or plt.gca()
     dots, best, base = palette(3)
     costs, scores = [c.cost for c in result.history], [c.score for c in result.history]
@@ -68,7 +62,6 @@ def plot_search(result: SearchResult, baseline: Candidate, cost_label: str, ax=N
 def plot_layer_latency(table: LatencyTable, layer: str, ax=None):
     """One layer's measured latency against its kept output channels (all inputs kept), beside the
     line MACs would predict (proportional to the output channels, through the full layer's time)."""
-
     ax = ax or plt.gca()
     entries = table.entries[layer]
     k_in = max(ki for ki, _ in entries)

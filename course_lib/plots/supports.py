@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Pruning supports of a tiny network (lesson 01, the L0 formulation): the loss after pruning against
+the number of weights kept, brute-force optimum beside magnitude, OBD and random; and every support
+of one size as a point (distance to the dense weights, loss). The study comes from
+``recipes.l0_study``."""
 
 import matplotlib.pyplot as plt
 import torch
