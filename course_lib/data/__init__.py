@@ -8,6 +8,19 @@ from .digits import (  # noqa: F401
     digits_splits,
     make_loader,
 )
+from .text import (  # noqa: F401
+    TEXT_PATH,
+    TEXT_SHA256,
+    VALIDATION_FRACTION,
+    CharVocab,
+    TextSplits,
+    load_text,
+    random_windows,
+    sequential_windows,
+    shakespeare_splits,
+    split_text,
+    text_generator,
+)
 from .vision import (  # noqa: F401
     TORCHVISION_DATASETS,
     load_torchvision_dataset,
@@ -15,13 +28,24 @@ from .vision import (  # noqa: F401
 )
 
 __all__ = [
+    "CharVocab",
     "SPLIT_SEED",
     "Split",
     "TEST_FRACTION",
+    "TEXT_PATH",
+    "TEXT_SHA256",
     "TORCHVISION_DATASETS",
+    "TextSplits",
+    "VALIDATION_FRACTION",
     "digits_loaders",
     "digits_splits",
+    "load_text",
     "load_torchvision_dataset",
     "main",
     "make_loader",
+    "random_windows",
+    "sequential_windows",
+    "shakespeare_splits",
+    "split_text",
+    "text_generator",
 ]

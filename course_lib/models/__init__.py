@@ -21,17 +21,31 @@ from .reference import (  # noqa: F401
     kept_parameters,
     landmark_model,
 )
+from .transformer import (  # noqa: F401
+    Block,
+    CausalSelfAttention,
+    CharConfig,
+    CharTransformer,
+    FeedForward,
+    generate,
+)
 
 __all__ = [
     "BasicBlock",
+    "Block",
     "CHECKPOINTS",
     "CHECKPOINT_DIR",
+    "CausalSelfAttention",
+    "CharConfig",
+    "CharTransformer",
     "ConvNet",
+    "FeedForward",
     "HAN2015_ALEXNET_KEPT",
     "MLP",
     "REBUILD_COMMAND",
     "TinyResNet",
     "checkpoint_path",
+    "generate",
     "han2015_alexnet_after_pruning",
     "kept_parameters",
     "landmark_model",

@@ -12,6 +12,7 @@ from torch import nn
 from ..core.paths import DATA_DIR
 from ..core.validation import check_choice
 from .convnets import MLP, ConvNet, TinyResNet
+from .transformer import CharTransformer
 
 CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 
@@ -22,6 +23,7 @@ REBUILD_COMMAND = "python -m course_lib.pretrain"
 # Each shipped checkpoint: name -> (the architecture it fits, SHA-256 of the file written by
 # `python -m course_lib.pretrain NAME`). Later lessons register their own checkpoints here.
 CHECKPOINTS: dict[str, tuple[type[nn.Module], str]] = {
+    "charlm": (CharTransformer, "27c04e81128608f2a7ee6c74273acdddaa53122f0be955d0dd36314890c79d3a"),
     "convnet": (ConvNet, "ea24e65b2cb64f0acafb0e3baa75d48119421f6a88686fc3cff4e4a642c1147d"),
     "mlp": (MLP, "446295ea773153f532baa3de84864ddb1447ab0750c9a71cea7bbf922c1f7d50"),
     "tiny_resnet": (TinyResNet, "8f0393514c6304f30e12dd60aca45e0dde9dd2f9b7fd583fbc1d60c25f27af9a"),

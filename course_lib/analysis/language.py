@@ -1,0 +1,171 @@
+"""Measuring a character language model: loss in nats per character, perplexity, paired intervals,
+and speed in tokens per second.
+
+Loss is the mean cross-entropy (natural log) of predicting each validation character from the ones
+before it; perplexity is exp(loss), the effective number of characters the model hesitates between.
+The validation text is cut into consecutive non-overlapping windows of the model's context, the same
+windows for every model, so two models can be compared *paired*: per window, the difference of their
+mean losses; a bootstrap over windows gives an interval for the mean difference. A model "beats"
+another only when that interval excludes zero.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.modules import eval_mode
+from ..core.seeds import shifted
+from ..core.validation import check_positive_int
+from ..data.text import sequential_windows
+from ..models.transformer import generate
+from .latency import interleaved_latency
+
+EVAL_CHARS = 32_768  # validation characters scored by default: 512 windows of 64
+
+
+_CONFIDENCE = 0.95
+
+
+@torch.no_grad()
+def window_losses(model: nn.Module, tokens: torch.Tensor, max_chars: int | None = EVAL_CHARS,
+                  batch_size: int = 64) -> torch.Tensor:
+    """Mean cross-entropy (nats/char) of ``model`` on each consecutive window of ``tokens``: (N,).
+
+    Windows have the model's context length and start at the beginning of ``tokens``; ``max_chars``
+    limits the characters scored (all of them when None). The model's mode is restored."""
+    check_positive_int("batch_size", batch_size)
+    x, y = sequential_windows(tokens, model.context, max_chars)  # (N, T)
+    losses = []
+    with eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size])  # (b, T, vocab)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), y[start:start + batch_size].flatten(),
+                                   reduction="none")
+            losses.append(loss.view(-1, x.shape[1]).mean(dim=1))
+    return torch.cat(losses)
+
+
+def perplexity(losses: torch.Tensor) -> float:
+    """exp(mean loss): perplexity from per-window (or per-character) losses in nats."""
+    return float(torch.as_tensor(losses, dtype=torch.float64).mean().exp())
+
+
+@dataclass(frozen=True)
+class LossComparison:
+    """Model A vs model B on the same windows: mean losses (nats/char) and A - B with its interval."""
+
+    n_windows: int
+    loss_a: float
+    loss_b: float
+    difference: float
+    interval: tuple[float, float]
+
+    @property
+    def verdict(self) -> str:
+        low, high = self.interval
+        if high < 0:
+            return "A beats B"  # A's loss is lower
+        if low > 0:
+            return "B beats A"
+        return "within noise"
+
+    def __str__(self) -> str:
+        low, high = self.interval
+        return (f"loss A {self.loss_a:.4f} vs B {self.loss_b:.4f} nats/char on {self.n_windows} windows: "
+                f"A - B = {self.difference:+.4f} [{low:+.4f}, {high:+.4f}] -> {self.verdict}")
+
+
+def paired_loss_interval(losses_a: torch.Tensor, losses_b: torch.Tensor, n_boot: int = 2000,
+                         seed: int = 0) -> LossComparison:
+    """Paired bootstrap over windows of the loss difference A - B (95% percentile interval).
+
+    Both vectors must hold one mean loss per window, for the same windows in the same order."""
+    a = torch.as_tensor(losses_a, dtype=torch.float64)
+    b = torch.as_tensor(losses_b, dtype=torch.float64)
+    if a.dim() != 1 or a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"losses_a and losses_b must be 1-D with the same length >= 2 (one loss per "
+                         f"window), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    check_positive_int("n_boot", n_boot)
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be at least 100 resamples, got {n_boot}")
+    diff = a - b
+    generator = torch.Generator().manual_seed(shifted(seed))
+    index = torch.randint(len(diff), (n_boot, len(diff)), generator=generator)  # (n_boot, N)
+    means = diff[index].mean(dim=1)
+    alpha = (1 - _CONFIDENCE) / 2
+    low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
+    return LossComparison(len(diff), float(a.mean()), float(b.mean()), float(diff.mean()), (low, high))
+
+
+def sample_text(model: nn.Module, vocab, prompt: str, n: int = 200, seed: int = 0) -> str:
+    """``prompt`` followed by ``n`` characters sampled from ``model`` (reproducible with ``seed``)."""
+    return vocab.decode(generate(model, vocab.encode(prompt), n, seed))
+
+
+def tokens_per_second(models: dict[str, nn.Module], tokens: torch.Tensor, batch_size: int = 16,
+                      rounds: int = 5, repeats: int = 5) -> dict[str, dict[str, float]]:
+    """CPU speed of each model, measured in alternating turns (``latency.interleaved_latency``), from
+    the fastest run of each (the steadiest figure on a shared machine):
+
+    - ``"evaluation"``: characters scored per second on a batch of ``batch_size`` full-context windows;
+    - ``"generation"``: characters generated per second, one at a time with the full context in view
+      (one forward pass of a (1, context) window per character, as ``generate`` does).
+    """
+    check_positive_int("batch_size", batch_size)
+    context = {m.context for m in models.values()}
+    if len(context) != 1:
+        raise ValueError(f"models must share one context length, got {sorted(context)}")
+    (context,) = context
+    batch, _ = sequential_windows(tokens, context, batch_size * context)  # (B, T)
+    names = list(models)
+    scoring = interleaved_latency([models[k] for k in names], batch, rounds, repeats)
+    stepping = interleaved_latency([models[k] for k in names], batch[:1], rounds, repeats)
+    return {k: {"evaluation": 1e3 * batch.numel() / s["min"], "generation": 1e3 / g["min"]}
+            for k, s, g in zip(names, scoring, stepping)}
+
+
+def parameter_breakdown(model: nn.Module) -> dict[str, int]:
+    """Parameters of a CharTransformer by part: embeddings (token + position), attention (q, k, v,
+    output projection), MLP, and the rest (LayerNorms, output head)."""
+    parts = {"embeddings": 0, "attention": 0, "MLP": 0, "LayerNorms and output head": 0}
+    for name, p in model.named_parameters():
+        if name.startswith(("tok_emb.", "pos_emb.")):
+            parts["embeddings"] += p.numel()
+        elif ".attn." in name:
+            parts["attention"] += p.numel()
+        elif ".mlp." in name:
+            parts["MLP"] += p.numel()
+        else:
+            parts["LayerNorms and output head"] += p.numel()
+    return parts
+
+
+def block_weight_nonzeros(model: nn.Module) -> int:
+    """Non-zero entries of the Linear weights inside the transformer blocks (what pruning removes)."""
+    return sum(int(torch.count_nonzero(m.weight)) for name, m in model.named_modules()
+               if name.startswith("blocks.") and isinstance(m, nn.Linear))
+
+
+def feature_norms(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """‖X_j‖₂ over the calibration tokens of every input feature j of every layer: name -> (in,)."""
+    return {name: x.norm(dim=0) for name, x in inputs.items()}
+
+
+def outlier_ratio(norms: torch.Tensor) -> float:
+    """Largest feature norm divided by the median one. LLM.int8() (Dettmers et al. 2022) reports a few
+    hidden dimensions with far larger activations than the rest, systematically from about 6.7B parameters."""
+    norms = torch.as_tensor(norms, dtype=torch.float64)
+    return float(norms.max() / norms.median())
+
+
+# WikiText perplexity of LLaMA-2-7B pruned with no retraining, as reported by Sun et al. 2023 ("A Simple
+# and Effective Pruning Approach for Large Language Models", the LLaMA-2 results; the same table is in
+# the authors' repository, locuslab/wanda, README). 50% means 50% unstructured.
+WANDA_LLAMA2_7B_WIKITEXT = {
+    "dense": 5.12,
+    "50%": {"magnitude": 14.89, "sparsegpt": 6.51, "wanda": 6.42},
+    "4:8": {"magnitude": 16.48, "sparsegpt": 8.12, "wanda": 7.97},
+    "2:4": {"magnitude": 54.59, "sparsegpt": 10.17, "wanda": 11.02},
+}

@@ -1,0 +1,106 @@
+"""The character transformer: shapes, causality, the shipped checkpoint, head/unit removal, sampling."""
+
+import pytest
+import torch
+
+from course_lib import models
+from course_lib.models.transformer import CharConfig, CharTransformer, generate
+from course_lib.structured.transformer import (
+    drop_head_columns,
+    head_scores,
+    mlp_unit_scores,
+    prune_heads_and_units,
+    remove_heads,
+    remove_mlp_units,
+)
+
+SMALL = CharConfig(vocab_size=11, context=16, width=24, n_layer=2, n_head=3, head_dim=8, mlp_hidden=40)
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    model = CharTransformer(SMALL).eval()
+    with torch.no_grad():  # non-trivial biases, so that removal must carry them along
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def tokens(b=3, t=16, seed=1):
+    return torch.randint(11, (b, t), generator=torch.Generator().manual_seed(seed))
+
+
+def test_shapes_and_causality():
+    model, x = small_model(), tokens()
+    assert model(x).shape == (3, 16, 11)
+    changed = x.clone()
+    changed[:, 10:] = (changed[:, 10:] + 1) % 11
+    torch.testing.assert_close(model(x)[:, :10], model(changed)[:, :10])  # the future is not seen
+    with pytest.raises(ValueError, match="sequence length T must be <= context = 16, got 17"):
+        model(tokens(t=17))
+
+
+def test_shipped_checkpoint_loads_and_predicts_text():
+    model = models.load_pretrained("charlm")
+    assert isinstance(model, CharTransformer) and not model.training
+    assert models.checkpoint_path("charlm").stat().st_size < 5_000_000
+
+
+def test_removing_a_head_equals_zeroing_its_output():
+    model, x = small_model(), tokens()
+    removed = remove_heads(model, [[0, 2], [0, 1, 2]])
+    assert removed.heads_per_block() == [2, 3] and model.heads_per_block() == [3, 3]
+    zeroed = small_model()
+    with torch.no_grad():
+        zeroed.blocks[0].attn.proj.weight[:, 8:16] = 0
+    torch.testing.assert_close(removed(x), zeroed(x))
+    torch.testing.assert_close(removed.blocks[0].attn.proj.weight,
+                               drop_head_columns(model.blocks[0].attn.proj.weight, 1, 8))
+
+
+def test_removing_every_head_of_a_block_leaves_the_output_bias():
+    model, x = small_model(), tokens()
+    removed = remove_heads(model, [[], [0, 1, 2]])
+    zeroed = small_model()
+    with torch.no_grad():
+        zeroed.blocks[0].attn.proj.weight.zero_()
+    torch.testing.assert_close(removed(x), zeroed(x))
+
+
+def test_removing_mlp_units_equals_zeroing_them():
+    model, x = small_model(), tokens()
+    keep = [torch.arange(0, 40, 2), torch.arange(40)]
+    removed = remove_mlp_units(model, keep)
+    assert removed.mlp_hidden_per_block() == [20, 40]
+    zeroed = small_model()
+    with torch.no_grad():
+        zeroed.blocks[0].mlp.proj.weight[:, 1::2] = 0
+    torch.testing.assert_close(removed(x), zeroed(x))
+    with pytest.raises(ValueError, match=r"keep\[0\] must hold distinct indices in \[0, 39\]"):
+        remove_mlp_units(model, [[0, 0], list(range(40))])
+
+
+def test_taylor_and_ablation_scores_have_one_entry_per_head_and_unit():
+    model, x = small_model(), tokens()
+    y = torch.roll(x, -1, dims=1)
+    for method in ("taylor", "ablation", "magnitude"):
+        scores = head_scores(model, x, y, method)
+        assert [s.shape for s in scores] == [(3,), (3,)]
+        assert method == "ablation" or all((s >= 0).all() for s in scores)  # removal may also help
+    units = mlp_unit_scores(model, x, y)
+    assert [u.shape for u in units] == [(40,), (40,)]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    smaller = prune_heads_and_units(model, x, y, head_fraction=1 / 3, unit_fraction=0.5)
+    assert smaller.heads_per_block() == [2, 2] and smaller.mlp_hidden_per_block() == [20, 20]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # model untouched
+    assert sum(p.numel() for p in smaller.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_generate_is_reproducible_and_restores_mode():
+    model = small_model().train()
+    prompt = torch.tensor([1, 2, 3])
+    a, b = generate(model, prompt, 20, seed=5), generate(model, prompt, 20, seed=5)
+    assert torch.equal(a, b) and len(a) == 23 and torch.equal(a[:3], prompt) and model.training
+    assert not torch.equal(a, generate(model, prompt, 20, seed=6))
+    with pytest.raises(ValueError, match="prompt must be a non-empty 1-D LongTensor"):
+        generate(model, torch.tensor([]), 5)
