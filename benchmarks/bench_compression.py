@@ -79,8 +79,8 @@ def run() -> str:
 
 def _table() -> str:
     dense = load_pretrained("convnet")
-    train_split, _ = digits_splits()
-    test_loader = digits_loaders()[1]
+    train_split = digits_splits().train
+    test_loader = digits_loaders().test
     order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
     calibration = train_split.x[order[:CALIBRATION_IMAGES]]
 

@@ -16,7 +16,7 @@ GRID = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 def run() -> str:
     torch.set_num_threads(1)
     model = models.load_pretrained("convnet")
-    train, _ = data.digits_splits()
+    train = data.digits_splits().train
     x, held_x, held_y = torch.zeros(1, 1, 8, 8), train.x[-384:], train.y[-384:]
     cost = analysis.ChannelCostModel(model, x)
     groups = list(cost.channels)

@@ -24,7 +24,7 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits():
-    """(train_loader, test_loader) over the digits."""
+    """(train_loader, validation_loader, test_loader) over the digits."""
     from course_lib import data
 
     return data.digits_loaders()

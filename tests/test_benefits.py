@@ -73,7 +73,7 @@ def test_nonzero_macs(variants):
 
 def test_benefits_table_rows(variants):
     model, fine, _ = variants
-    _, test = data.digits_loaders()
+    test = data.digits_loaders().test
     rows = hardware.benefits_table({"dense": (model, "dense"), "fine": (fine, "csr")}, test, rounds=1)
     dense, sparse = rows
     assert dense["energy_dense_uj"] == dense["energy_sparse_uj"] == sparse["energy_dense_uj"]

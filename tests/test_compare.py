@@ -51,7 +51,7 @@ def test_accuracies_difference_and_counts():
 
 
 def test_identical_models_differ_by_zero_and_are_within_noise(trained_convnet):
-    _, test = digits_splits()
+    test = digits_splits().test
     loader = make_loader(test, batch_size=128)
     result = paired_comparison(trained_convnet, trained_convnet, loader, n_boot=300)
     assert result.difference == 0 and result.interval == (0.0, 0.0)
@@ -73,7 +73,7 @@ def test_a_clearly_better_model_on_500_examples_is_called_out():
 def test_per_example_matches_evaluate_and_cross_entropy(trained_convnet):
     from course_lib.train import evaluate
 
-    _, test = digits_splits()
+    test = digits_splits().test
     loader = make_loader(test, batch_size=100)
     correct, loss = per_example(trained_convnet, loader)
     assert correct.dtype == torch.bool and correct.shape == loss.shape == (len(test),)
@@ -86,7 +86,7 @@ def test_per_example_matches_evaluate_and_cross_entropy(trained_convnet):
 def test_trained_model_beats_an_untrained_one_on_accuracy_and_loss(trained_convnet):
     torch.manual_seed(0)
     untrained = models.ConvNet().eval()
-    _, test = digits_splits()
+    test = digits_splits().test
     result = paired_comparison(trained_convnet, untrained, make_loader(test, batch_size=256), n_boot=500)
     assert result.verdict == "A beats B"
     assert result.loss_difference < 0 and result.loss_interval[1] < 0
@@ -154,7 +154,7 @@ def test_bad_arguments_are_clear_errors(kwargs, error, match):
 
 
 def test_a_shuffling_loader_is_refused(trained_convnet):
-    train, _ = digits_splits()
+    train = digits_splits().train
     with pytest.raises(ValueError, match="shuffle=False"):
         paired_comparison(trained_convnet, trained_convnet, make_loader(train, shuffle=True))
 

@@ -8,37 +8,53 @@ import torch
 from course_lib import data
 
 
-def test_digits_split_is_fixed_stratified_and_normalised():
-    train, test = data.digits_splits()
-    assert (len(train), len(test)) == (1347, 450)
-    assert train.x.shape == (1347, 1, 8, 8) and train.x.dtype == torch.float32
+def test_digits_splits_are_fixed_stratified_disjoint_and_normalised():
+    train, validation, test = data.digits_splits()
+    assert (len(train), len(validation), len(test)) == (1077, 270, 450)
+    assert len(validation) >= 0.15 * 1797
+    assert train.x.shape == (1077, 1, 8, 8) and train.x.dtype == torch.float32
     assert test.y.dtype == torch.int64
-    # stratified: every class has about a quarter of its images in the test split
-    for label in range(10):
-        share = (test.y == label).sum() / ((test.y == label).sum() + (train.y == label).sum())
-        assert abs(share - 0.25) < 0.02
+    # stratified: every class keeps its share of images in each split
+    for split, share in ((test, 0.25), (validation, 0.15)):
+        for label in range(10):
+            total = sum(int((s.y == label).sum()) for s in (train, validation, test))
+            assert abs(int((split.y == label).sum()) / total - share) < 0.02
+    # disjoint: no image appears in two splits (the digits have no exact duplicates across them)
+    rows = {name: {tuple(x.flatten().tolist()) for x in s.x} for name, s in
+            (("train", train), ("validation", validation), ("test", test))}
+    assert not rows["train"] & rows["validation"] and not rows["train"] & rows["test"]
+    assert not rows["validation"] & rows["test"]
     assert abs(train.x.mean()) < 1e-5 and abs(train.x.std() - 1) < 1e-3
-    again, _ = data.digits_splits()
-    assert torch.equal(train.x, again.x) and torch.equal(train.y, again.y)
+    again = data.digits_splits()
+    assert torch.equal(train.x, again.train.x) and torch.equal(test.y, again.test.y)
+
+
+def test_the_test_split_does_not_depend_on_the_validation_fraction():
+    assert torch.equal(data.digits_splits(validation_fraction=0.1).test.y, data.digits_splits().test.y)
 
 
 def test_loaders_shuffle_reproducibly_with_their_seed():
     def first_batch(seed):
-        loader, _ = data.digits_loaders(seed=seed)
-        return next(iter(loader))[1]
+        return next(iter(data.digits_loaders(seed=seed).train))[1]
 
     assert torch.equal(first_batch(0), first_batch(0))
     assert not torch.equal(first_batch(0), first_batch(1))
 
 
-@pytest.mark.parametrize("bad", [0.0, 1.0, -0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.1, 1.5, float("nan"), 0.9])
 def test_bad_test_fraction_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="test_fraction"):
         data.digits_splits(test_fraction=bad)
 
 
+@pytest.mark.parametrize("bad", [0.0, -0.1, 0.8])
+def test_bad_validation_fraction_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="validation_fraction"):
+        data.digits_splits(validation_fraction=bad)
+
+
 def test_bad_batch_size_is_a_clear_error():
-    train, _ = data.digits_splits()
+    train = data.digits_splits().train
     with pytest.raises(ValueError, match="batch_size"):
         data.make_loader(train, batch_size=0)
 

@@ -13,7 +13,7 @@ STAGES = {"conv2": "bn2", "conv3": "bn3"}
 @pytest.fixture(scope="module")
 def setup():
     model = models.load_pretrained("convnet")
-    train, test = data.digits_splits()
+    train, _, test = data.digits_splits()
     return model, recipes.fit_gates(model, STAGES, train.x[:400]), train.x[:400], test
 
 

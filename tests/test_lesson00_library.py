@@ -45,11 +45,11 @@ def test_pruned_copy_leaves_the_model_untouched(trained_convnet):
 def test_accuracy_vs_sparsity_starts_at_the_dense_accuracy(trained_convnet, digits):
     from course_lib.train import evaluate
 
-    accuracies = analysis.accuracy_vs_sparsity(trained_convnet, digits[1], [0.0, 0.99], progress=False)
-    assert accuracies[0] == evaluate(trained_convnet, digits[1])
+    accuracies = analysis.accuracy_vs_sparsity(trained_convnet, digits.test, [0.0, 0.99], progress=False)
+    assert accuracies[0] == evaluate(trained_convnet, digits.test)
     assert accuracies[1] < 0.5
     with pytest.raises(ValueError, match="sparsities"):
-        analysis.accuracy_vs_sparsity(trained_convnet, digits[1], [0.5, 1.2])
+        analysis.accuracy_vs_sparsity(trained_convnet, digits.test, [0.5, 1.2])
 
 
 def test_dram_dominates_the_energy_table():
@@ -65,7 +65,7 @@ def test_dram_dominates_the_energy_table():
 
 def test_slider_reprunes_a_copy_and_reports_the_new_accuracy(trained_convnet, digits, capsys):
     before = copy.deepcopy(trained_convnet.state_dict())
-    panel = widgets.sparsity_explorer(trained_convnet, digits[1], initial=0.1)
+    panel = widgets.sparsity_explorer(trained_convnet, digits.test, initial=0.1)
     slider = panel.children[0]
     assert slider.continuous_update is False
     capsys.readouterr()

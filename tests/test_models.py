@@ -19,7 +19,7 @@ def test_models_map_digits_to_ten_logits(model_class):
 def test_shipped_convnet_is_accurate_and_small(trained_convnet, digits):
     from course_lib.train import evaluate
 
-    assert evaluate(trained_convnet, digits[1]) >= 0.98
+    assert evaluate(trained_convnet, digits.test) >= 0.98
     assert models.checkpoint_path("convnet").stat().st_size < 500_000
 
 
@@ -89,5 +89,5 @@ def test_readme_states_each_checkpoints_measured_accuracy(digits):
 
     readme = README.read_text()
     for name in ("convnet", "mlp", "tiny_resnet"):
-        accuracy = evaluate(models.load_pretrained(name), digits[1])
+        accuracy = evaluate(models.load_pretrained(name), digits.test)
         assert f"| `{name}` |" in readme and f"| {accuracy:.2%} |" in readme, name

@@ -36,7 +36,7 @@ def small_convnet(seed: int = 0) -> nn.Module:
 
 @pytest.fixture(scope="module")
 def small_test_loader():
-    _, test = data.digits_splits()
+    test = data.digits_splits().test
     return data.make_loader(data.Split(test.x[:120], test.y[:120]), batch_size=120)
 
 

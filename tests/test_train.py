@@ -22,7 +22,7 @@ def test_same_seed_gives_the_same_weights():
 def test_training_learns_and_history_is_recorded(digits):
     train.seed_everything(0)
     model = models.MLP()
-    history = train.train(model, digits[0], epochs=3, eval_loader=digits[1], progress=False)
+    history = train.train(model, digits.train, epochs=3, eval_loader=digits.test, progress=False)
     assert len(history["loss"]) == len(history["accuracy"]) == 3
     assert history["loss"][-1] < history["loss"][0]
     assert history["accuracy"][-1] > 0.8
@@ -30,7 +30,7 @@ def test_training_learns_and_history_is_recorded(digits):
 
 def test_evaluate_restores_training_mode(digits):
     model = models.ConvNet().train()
-    train.evaluate(model, digits[1])
+    train.evaluate(model, digits.test)
     assert model.training
 
 
@@ -39,19 +39,19 @@ def test_fine_tune_keeps_pruned_weights_at_zero(trained_convnet, digits):
 
     model = copy.deepcopy(trained_convnet)
     masks = pruning.global_magnitude_masks(model, 0.8)
-    train.fine_tune(model, digits[0], epochs=1, masks=masks, progress=False)
+    train.fine_tune(model, digits.train, epochs=1, masks=masks, progress=False)
     for name, param in model.named_parameters():
         if name in masks:
             assert torch.all(param[~masks[name]] == 0)
-    assert train.evaluate(model, digits[1]) > 0.9
+    assert train.evaluate(model, digits.test) > 0.9
 
 
 @pytest.mark.parametrize("epochs", [0, -1])
 def test_bad_epochs_is_a_clear_error(epochs, digits):
     with pytest.raises(ValueError, match="epochs"):
-        train.train(models.MLP(), digits[0], epochs=epochs)
+        train.train(models.MLP(), digits.train, epochs=epochs)
 
 
 def test_bad_learning_rate_is_a_clear_error(digits):
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
-        train.train(models.MLP(), digits[0], epochs=1, lr=0)
+        train.train(models.MLP(), digits.train, epochs=1, lr=0)

@@ -7,7 +7,7 @@ from course_lib import data, models, recipes, structured
 
 
 def test_split_by_labels():
-    train, _ = data.digits_splits()
+    train = data.digits_splits().train
     low = recipes.split_by_labels(train, range(5))
     high = recipes.split_by_labels(train, range(5, 10))
     assert set(low.y.tolist()) == {0, 1, 2, 3, 4} and len(low) + len(high) == len(train)
@@ -37,7 +37,7 @@ def test_tabular_splits_and_mlp():
 
 
 def test_transfer_vs_scratch_trains_two_copies():
-    train, test = data.digits_splits()
+    train, _, test = data.digits_splits()
     model = models.load_pretrained("convnet")
     small = structured.prune_channels(model, 0.5, torch.zeros(1, 1, 8, 8))
     before = {k: v.clone() for k, v in small.state_dict().items()}

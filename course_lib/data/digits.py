@@ -1,14 +1,17 @@
 """Datasets for the course.
 
 The default dataset is scikit-learn's digits: 1,797 real 8x8 handwritten digits that ship inside
-scikit-learn, so every lesson runs offline. The split is fixed (seeded and stratified), and pixels
-are normalised with the training split's mean and standard deviation.
+scikit-learn, so every lesson runs offline. It is split three ways, fixed (seeded and stratified)
+and disjoint: train (fit the weights), validation (choose anything: ratios, hyper-parameters,
+methods) and test (touched only for the final reported figures). Pixels are normalised with the
+training split's mean and standard deviation.
 
 MNIST, Fashion-MNIST and CIFAR-10 are optional: they load from ``data/`` and are downloaded only when
 the caller passes ``download=True``.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,7 +25,10 @@ from ..core.validation import check_fraction, check_positive_int
 SPLIT_SEED = 0
 
 
-TEST_FRACTION = 0.25
+TEST_FRACTION = 0.25  # 450 of 1,797 images: the same test set as the kit's earlier two-way split
+
+
+VALIDATION_FRACTION = 0.15  # of the whole dataset: 270 images, carved out of the former training set
 
 
 @dataclass(frozen=True)
@@ -36,18 +42,36 @@ class Split:
         return len(self.y)
 
 
-def digits_splits(test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED) -> tuple[Split, Split]:
-    """The digits dataset as a (train, test) pair of stratified splits.
+class DigitsSplits(NamedTuple):
+    """The three disjoint splits of the digits."""
 
-    With the defaults: 1,347 training and 450 test images, the same on every machine.
+    train: Split
+    validation: Split
+    test: Split
+
+
+def digits_splits(test_fraction: float = TEST_FRACTION, validation_fraction: float = VALIDATION_FRACTION,
+                  seed: int = SPLIT_SEED) -> DigitsSplits:
+    """The digits as (train, validation, test) stratified splits, the same on every machine.
+
+    The fractions are of the whole dataset. With the defaults: 1,077 training, 270 validation and
+    450 test images. The test split is drawn first, so it does not depend on ``validation_fraction``.
     """
     test_fraction = check_fraction("test_fraction", test_fraction)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
+    if not (0 < test_fraction < 1 and 0 < validation_fraction and test_fraction + validation_fraction < 1):
+        raise ValueError(
+            "test_fraction and validation_fraction must be > 0 with a sum below 1 (something must be left "
+            f"to train on), got test_fraction={test_fraction!r}, validation_fraction={validation_fraction!r}"
+        )
     digits = load_digits()
     images = digits.images.astype(np.float32)  # (1797, 8, 8), pixel values 0..16
-    x_tr, x_te, y_tr, y_te = train_test_split(
+    x_rest, x_te, y_rest, y_te = train_test_split(
         images, digits.target, test_size=test_fraction, random_state=seed, stratify=digits.target
+    )
+    share = validation_fraction / (1 - test_fraction)  # of what is left after the test split
+    x_tr, x_va, y_tr, y_va = train_test_split(
+        x_rest, y_rest, test_size=share, random_state=seed, stratify=y_rest
     )
     mean, std = x_tr.mean(), x_tr.std()
 
@@ -55,7 +79,7 @@ def digits_splits(test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED) 
         x = torch.from_numpy((x - mean) / std).unsqueeze(1)  # (N, 1, 8, 8)
         return Split(x, torch.from_numpy(y).long())
 
-    return to_split(x_tr, y_tr), to_split(x_te, y_te)
+    return DigitsSplits(to_split(x_tr, y_tr), to_split(x_va, y_va), to_split(x_te, y_te))
 
 
 def make_loader(split: Split, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> DataLoader:
@@ -68,10 +92,22 @@ def make_loader(split: Split, batch_size: int = 64, shuffle: bool = False, seed:
     )
 
 
-def digits_loaders(batch_size: int = 64, seed: int = 0) -> tuple[DataLoader, DataLoader]:
-    """(train_loader, test_loader) for the digits; the training loader shuffles with ``seed``."""
-    train, test = digits_splits()
-    return (
-        make_loader(train, batch_size, shuffle=True, seed=seed),
-        make_loader(test, batch_size=512),
+class DigitsLoaders(NamedTuple):
+    """Loaders over the three splits: ``train`` shuffles (seeded), the other two do not."""
+
+    train: DataLoader
+    validation: DataLoader
+    test: DataLoader
+
+
+def digits_loaders(batch_size: int = 64, seed: int = 0) -> DigitsLoaders:
+    """(train_loader, validation_loader, test_loader) for the digits; training shuffles with ``seed``.
+
+    Choose on ``validation``; report final figures on ``test``.
+    """
+    splits = digits_splits()
+    return DigitsLoaders(
+        make_loader(splits.train, batch_size, shuffle=True, seed=seed),
+        make_loader(splits.validation, batch_size=512),
+        make_loader(splits.test, batch_size=512),
     )

@@ -24,9 +24,9 @@ REBUILD_COMMAND = "python -m course_lib.pretrain"
 # `python -m course_lib.pretrain NAME`). Later lessons register their own checkpoints here.
 CHECKPOINTS: dict[str, tuple[type[nn.Module], str]] = {
     "charlm": (CharTransformer, "27c04e81128608f2a7ee6c74273acdddaa53122f0be955d0dd36314890c79d3a"),
-    "convnet": (ConvNet, "ea24e65b2cb64f0acafb0e3baa75d48119421f6a88686fc3cff4e4a642c1147d"),
-    "mlp": (MLP, "446295ea773153f532baa3de84864ddb1447ab0750c9a71cea7bbf922c1f7d50"),
-    "tiny_resnet": (TinyResNet, "8f0393514c6304f30e12dd60aca45e0dde9dd2f9b7fd583fbc1d60c25f27af9a"),
+    "convnet": (ConvNet, "4c79c8097b9d29c2210d5855bacbfc1acd8bd829492aa81b568f394011bbf0b5"),
+    "mlp": (MLP, "dd7447e7ee233b29a1d68d138ad6f6354999a2d8f54a8f408201b70267937aac"),
+    "tiny_resnet": (TinyResNet, "f90178a7ff037530c9029f52d14dba646d9502fe50d994781a684c83060a6738"),
 }
 
 
