@@ -23,7 +23,7 @@ LAYERS = [
     {"recipes"},
     {"hardware"},
     {"plots"},
-    {"widgets", "checks", "pretrain", "student_edition"},
+    {"widgets", "checks", "pretrain", "student_edition", "colab"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 DRAWING = {"plots", "widgets"}  # the only top-level parts allowed to import matplotlib

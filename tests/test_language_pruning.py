@@ -6,10 +6,13 @@ import torch
 
 from course_lib.analysis.language import (
     block_weight_nonzeros,
+    feature_norms,
+    outlier_ratio,
     paired_loss_interval,
     parameter_breakdown,
     perplexity,
     sample_text,
+    tokens_per_second,
     window_losses,
 )
 from course_lib.core.selection import keep_largest_per_row
@@ -156,3 +159,19 @@ def test_lora_recovery_keeps_two_four(trained, text_tokens):
     for layer in block_linears(merged).values():
         assert (kept_per_group(layer.weight != 0, 4) <= 2).all()
     assert sample_text(merged, VOCAB, "ab", 5).startswith("ab")
+
+
+def test_speed_is_measured_for_every_model(trained, text_tokens):
+    speed = tokens_per_second({"a": trained, "b": trained}, text_tokens, batch_size=2, rounds=1, repeats=2)
+    assert set(speed) == {"a", "b"}
+    assert all(v["evaluation"] > 0 and v["generation"] > 0 for v in speed.values())
+    with pytest.raises(ValueError, match="share one context length"):
+        tokens_per_second({"a": trained, "b": CharTransformer()}, text_tokens)
+
+
+def test_feature_norms_and_outlier_ratio():
+    x = torch.ones(10, 4)
+    x[:, 2] = 30.0
+    norms = feature_norms({"layer": x})["layer"]
+    torch.testing.assert_close(norms, torch.tensor([1.0, 1.0, 30.0, 1.0]) * 10**0.5)
+    assert outlier_ratio(norms) == pytest.approx(30.0)

@@ -19,7 +19,7 @@ for short recoveries (fine-tuning after head removal, LoRA adapters).
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -256,10 +256,7 @@ class PruneExplorer:
     prompt: str = "ROMEO:"
     sample_chars: int = 120
     eval_chars: int = EVAL_CHARS
-    cache: dict = None
-
-    def __post_init__(self):
-        self.cache = {}
+    cache: dict = field(default_factory=dict, init=False, repr=False)  # (method, sparsity) -> result
 
     def __call__(self, method: str, sparsity: float) -> tuple[float, str]:
         """(validation perplexity, sample) of the model pruned by ``method`` at ``sparsity``."""
