@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint bench claims student checkpoints clean
+.PHONY: lab test lint bench claims student annotate site checkpoints clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e ".[test,site]"
 	touch $(STAMP)
 
 # JupyterLab on this machine only (127.0.0.1), protected by a fresh random token, which is printed
@@ -24,11 +24,11 @@ lab: $(STAMP)
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
-	$(BIN)/ruff check course_lib tests notebooks benchmarks
+	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check course_lib tests notebooks benchmarks
+	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
@@ -38,9 +38,17 @@ bench: $(STAMP)
 claims: $(STAMP)
 	$(BIN)/python benchmarks/claims.py $(ARGS)
 
-# The student edition: solutions blanked, written to build/student/.
+# The student edition: nbgrader's release of the notebooks (solutions blanked), written to build/student/.
 student: $(STAMP)
 	$(BIN)/python -m course_lib.student_edition --out build/student
+
+# After editing or adding a lesson: its nbgrader, slide and Colab metadata (make test checks it).
+annotate: $(STAMP)
+	$(BIN)/python tools/annotate_notebooks.py
+
+# The course website: every lesson executed afresh, then Sphinx + MyST-NB into build/site/.
+site: $(STAMP)
+	$(BIN)/python site/build.py --fresh
 
 checkpoints: $(STAMP)
 	$(BIN)/python -m course_lib.pretrain

@@ -1,9 +1,17 @@
 """Build the student edition: ``python -m course_lib.student_edition`` (or ``make student``).
 
-The notebooks in ``notebooks/`` are the solution edition. In every code cell, each region between
-``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the nbgrader convention) is replaced by a line that
-raises ``NotImplementedError`` naming the exercise; prose, checks and everything else stay. The
-exercise's name ("Exercise 0.1") comes from the nearest markdown cell above that names one.
+The notebooks in ``notebooks/`` are the solution edition, annotated for nbgrader by
+``tools/annotate_notebooks.py``. The student edition is nbgrader's own release of them: the same
+preprocessors ``nbgrader generate_assignment`` runs (LockCells, ClearSolutions, ClearOutput,
+ComputeChecksums, ClearHiddenTests, CheckCellMetadata), less the gradebook, so nbgrader accepts the
+result unchanged. The one difference from nbgrader's defaults is the stub: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes a line that raises ``NotImplementedError``
+naming the exercise ("Exercise 0.1", from the nearest markdown cell above that names one).
+
+This module is also an IPython extension for grading (``--ext=course_lib.student_edition``, set in
+an nbgrader course's ``nbgrader_config.py``; see docs/teacher_guide.md): with it loaded, a check that
+fails or is not done yet shows as an error, which is what nbgrader scores as zero. Without it, a check
+only prints its one-line verdict and the notebook runs on, as students expect.
 """
 
 import argparse
@@ -11,6 +19,16 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbgrader import utils
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    LockCells,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +37,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 EXERCISE = re.compile(r"Exercise\s+(\d+\.\d+)")
+ANNOTATE = "python tools/annotate_notebooks.py"
 
 
 def blank_solutions(source: str, exercise: str) -> str:
@@ -44,18 +63,48 @@ def blank_solutions(source: str, exercise: str) -> str:
     return "\n".join(out)
 
 
-def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """A copy of a solution notebook with every solution region blanked."""
-    student = nbformat.from_dict(notebook)
-    exercise = None
-    for cell in student.cells:
+class NamedClearSolutions(ClearSolutions):
+    """nbgrader's ClearSolutions, with a stub that names the exercise (see :func:`blank_solutions`)."""
+
+    def preprocess(self, nb, resources):
+        self._exercise = None
+        self._notebook = resources.get("notebook", "notebook")
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown":
             found = EXERCISE.findall(cell.source)
-            exercise = found[-1] if found else exercise
+            self._exercise = found[-1] if found else self._exercise
         elif BEGIN in cell.source:
-            if exercise is None:
-                raise ValueError(f"{name}: a solution region comes before any 'Exercise N.M' heading")
-            cell.source = blank_solutions(cell.source, exercise)
+            if self._exercise is None:
+                where = f"{self._notebook}: a solution region"
+                raise ValueError(f"{where} comes before any 'Exercise N.M' heading")
+            if not utils.is_solution(cell):
+                raise ValueError(
+                    f"{self._notebook}: the solution cell of Exercise {self._exercise} has no nbgrader "
+                    f"metadata; run `{ANNOTATE}`"
+                )
+        return super().preprocess_cell(cell, resources, index)
+
+    def _replace_solution_region(self, cell, language) -> bool:
+        if cell.cell_type != "code" or BEGIN not in cell.source:
+            return False
+        cell.source = blank_solutions(cell.source, self._exercise)
+        return True
+
+
+# What ``nbgrader generate_assignment`` runs, in its order, less what needs the gradebook (SaveCells)
+# or a course's files (IncludeHeaderFooter, InstantiateTests).
+RELEASE = [LockCells, NamedClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+           ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
+
+
+def student_notebook(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """The nbgrader release of a solution notebook: solutions blanked, read-only cells locked."""
+    student = nbformat.from_dict(notebook)
+    resources = {"notebook": name}
+    for preprocessor in RELEASE:
+        student, resources = preprocessor().preprocess(student, resources)
     return student
 
 
@@ -75,6 +124,19 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     for path in build(target_dir=parser.parse_args(argv).out):
         print(f"wrote {path}")
+
+
+def _graded(result, printer, cycle) -> None:
+    """Show a check's verdict; under grading, a failed check is an error (nbgrader: zero points)."""
+    if not result.passed:
+        raise AssertionError(result.message)
+    printer.text(result.message)
+
+
+def load_ipython_extension(ipython) -> None:
+    """``--ext=course_lib.student_edition``: failed checks become errors (for nbgrader's autograde)."""
+    formatter = ipython.display_formatter.formatters["text/plain"]
+    formatter.for_type_by_name("course_lib.checks", "CheckResult", _graded)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,158 @@
+"""The course website (make site): built from executed lessons, opened in headless Chromium.
+
+The build executes each lesson once into build/executed/ (about as long as nbval's run of the course;
+an unchanged lesson executed earlier is reused) and runs Sphinx into build/site/. A lesson whose own
+cells fail still gets its page here (with the error shown, and with no figure demanded of it): nbval
+is the test of the lessons themselves; this one tests the website.
+"""
+
+import functools
+import http.server
+import importlib.util
+import os
+import re
+import shutil
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytest.importorskip("myst_nb", reason='the site needs its extra: pip install -e ".[site]"')
+
+spec = importlib.util.spec_from_file_location("course_site_build", ROOT / "site" / "build.py")
+site_build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(site_build)
+
+
+class Links(HTMLParser):
+    """The href/src targets and the element ids of one page."""
+
+    def __init__(self):
+        super().__init__()
+        self.targets, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.targets.append(attrs[key])
+
+
+def _parse(path: Path) -> Links:
+    links = Links()
+    links.feed(path.read_text(encoding="utf-8"))
+    return links
+
+
+@pytest.fixture(scope="module")
+def site():
+    report = site_build.build(allow_errors=True)
+    print(f"site: {report['pages']} pages in {report['seconds']:.0f} s "
+          f"(executing {report['execute_seconds']:.0f} s; executed {sorted(report['executed'])})")
+    return report
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site["out"]))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_every_lesson_and_the_teacher_pages_are_built(site):
+    out = site["out"]
+    for stem in LESSONS:
+        assert (out / "lessons" / f"{stem}.html").exists(), stem
+    for page in ("index", "docs/teacher_guide", "docs/benchmarks"):
+        assert (out / f"{page}.html").exists(), page
+    assert (out / ".nojekyll").exists()  # GitHub Pages serves _static/ as it is
+
+
+def test_no_internal_link_is_broken(site):
+    out = site["out"]
+    pages = {p: _parse(p) for p in out.rglob("*.html") if "_static" not in p.relative_to(out).parts}
+    broken = []
+    for page, links in pages.items():
+        for target in links.targets:
+            if urlparse(target).scheme or target.startswith(("//", "mailto:", "javascript:", "data:")):
+                continue
+            path, anchor = urldefrag(target)
+            path = urlparse(path).path  # without ?v=... cache busters
+            file = (page.parent / unquote(path)).resolve() if path else page
+            if file.is_dir():
+                file = file / "index.html"
+            if not file.exists():
+                broken.append(f"{page.relative_to(out)} -> {target}")
+            elif anchor and file in pages and anchor not in pages[file].ids:
+                broken.append(f"{page.relative_to(out)} -> {target} (no such anchor)")
+    assert not broken, "\n".join(broken[:20])
+
+
+def test_widgets_are_static_with_a_note_that_they_need_a_kernel(site):
+    assert site["widgets_made_static"] > 0
+    lesson = (site["out"] / "lessons" / f"{LESSONS[0]}.html").read_text(encoding="utf-8")
+    assert "course-widget-note" in lesson and "no kernel" in lesson
+    assert "widget-view+json" not in lesson  # no widget JavaScript (or CDN) needed
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not found (apt-get install chromium)")
+def test_the_site_in_a_browser_links_every_lesson_and_shows_their_figures(site, server):
+    failing = set(site["lessons_with_errors"])
+    healthy = [stem for stem in LESSONS if stem not in failing]
+    assert healthy, f"every lesson failed to run: {sorted(failing)}"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # the site is served from this machine; anything else (a CDN) is refused, as on a classroom LAN
+        page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
+        try:
+            page.goto(f"{server}/index.html")
+            hrefs = page.eval_on_selector_all("article a[href]", "els => els.map(e => e.href)")
+            for stem in LESSONS:
+                assert urljoin(f"{server}/", f"lessons/{stem}.html") in hrefs, f"home page lacks {stem}"
+            page.goto(f"{server}/lessons/{healthy[0]}.html")
+            page.locator("article img").first.scroll_into_view_if_needed()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "site_lesson.png"))
+            for stem in LESSONS:
+                page.goto(f"{server}/lessons/{stem}.html")
+                assert page.locator("article h1").count() == 1, f"{stem}: no lesson page"
+                if stem in failing:
+                    print(f"{stem} raised errors when it ran (see nbval); its figures are not checked here")
+                    continue
+                page.wait_for_load_state("load")
+                images = page.locator("article img")
+                assert images.count() > 0, f"{stem} shows no figure"
+                broken = page.eval_on_selector_all(
+                    "article img", "els => els.filter(e => !(e.complete && e.naturalWidth > 0)).length"
+                )
+                assert broken == 0, f"{stem}: {broken} figures did not load"
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "site_lesson.png").stat().st_size > 10_000
+
+
+if os.environ.get("CI") and not Path(CHROMIUM).exists():
+    pytest.fail("CI must run the site's browser test, but Chromium is missing", pytrace=False)
