@@ -70,3 +70,41 @@ def test_unfinished_answers_get_a_clear_message():
 
     for checker, _, _ in CASES:
         assert "not done yet" in repr(checker(unfinished))
+
+
+# Exercise 9.4 is a design task: the check measures the learner's setting (MACs, then validation
+# accuracy after one seeded epoch of fine-tuning), so any setting that meets both targets passes.
+DESIGN_REFERENCE = {"conv1": 0.0, "conv2": 0.75, "conv3": 0.625, "fc1": 0.5}
+
+
+def design_reference():
+    return dict(DESIGN_REFERENCE)
+
+
+def design_uniform_cut():  # fits the budget easily, but a uniform 75% cut loses too much accuracy
+    return {g: 0.75 for g in DESIGN_REFERENCE}
+
+
+def design_over_budget():  # the MAC search's kind of winner: accurate, but above 20% of the MACs
+    return {"conv1": 0.0, "conv2": 0.75, "conv3": 0.5, "fc1": 0.125}
+
+
+def design_unknown_group():
+    return {"conv1": 0.0, "conv4": 0.5}
+
+
+def design_ratio_of_one():  # removing every channel of a layer is not a setting
+    return {**DESIGN_REFERENCE, "fc1": 1.0}
+
+
+def test_design_check_measures_the_outcome():
+    assert_check_passes_and_rejects(
+        check.design_ratios, design_reference,
+        [design_uniform_cut, design_over_budget, design_unknown_group, design_ratio_of_one],
+    )
+    assert "not done yet" in repr(check.design_ratios(lambda: (_ for _ in ()).throw(NotImplementedError())))
+
+
+def test_design_check_names_the_failed_target():
+    assert "MAC budget" in repr(check.design_ratios(design_over_budget))
+    assert "accuracy target" in repr(check.design_ratios(design_uniform_cut))

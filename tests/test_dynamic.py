@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import analysis, data, models, recipes
+from course_lib import train as training
 
 STAGES = {"conv2": "bn2", "conv3": "bn3"}
 
@@ -95,3 +96,54 @@ def test_bad_arguments_are_clear_errors(setup):
         recipes.fit_gates(model, {"conv2": "bn3x"}, x)
     with pytest.raises(TypeError, match="non-empty dict"):
         recipes.gated_copy(model, {}, gates, 0.5)
+
+
+def test_trainable_gates_get_gradients_and_keep_the_hard_forward(setup):
+    model, gates, x, _ = setup
+    fixed = recipes.gated_copy(model, STAGES, gates, 0.5)
+    assert not any(p.requires_grad for p in fixed.conv2.gate.parameters())
+    gated = recipes.gated_copy(model, STAGES, gates, 0.5, trainable=True)
+    assert all(p.requires_grad for p in gated.conv2.gate.parameters())
+    assert all(not p.requires_grad for p in gates["conv2"].parameters())  # the fitted gates are untouched
+    batch = x[:32]
+    gated.train()
+    out = gated(batch)
+    out.logsumexp(dim=1).sum().backward()
+    assert gated.conv2.gate.weight.grad is not None and gated.conv2.gate.weight.grad.abs().sum() > 0
+    # the straight-through estimator changes the gradient, not the value: eval == train forward
+    # (compared with BatchNorm in eval mode in both, so only the mask path differs)
+    gated.eval()
+    with torch.no_grad():
+        hard = gated(batch)
+    for m in gated.modules():
+        if isinstance(m, recipes.GatedStage):
+            m.training = True  # the stage alone: its BatchNorm stays in eval mode
+    with torch.enable_grad():
+        soft = gated(batch)
+    assert torch.allclose(hard, soft, atol=1e-5)
+
+
+def test_training_the_gates_changes_them_and_keeps_k_channels(setup):
+    model, gates, x, test = setup
+    gated = recipes.gated_copy(model, STAGES, gates, 0.375, trainable=True)
+    train_split = data.digits_splits().train
+    training.seed_everything(0)
+    training.train(gated, data.make_loader(train_split, 64, shuffle=True), 1, progress=False)
+    assert not torch.equal(gated.conv2.gate.weight, gates["conv2"].weight)
+    h = gated.relu(gated.bn1(gated.conv1(test.x[:8])))
+    assert (gated.conv2.mask(h).sum(dim=1) == gated.conv2.k).all()
+
+
+def test_gating_tradeoff_and_lookup(setup):
+    model, gates, x, test = setup
+    loader = data.make_loader(test, 512)
+    keeps = (0.25, 0.5)
+    rows = recipes.gating_tradeoff(model, STAGES, gates, keeps, x, loader)
+    assert rows == [recipes.compare(model, STAGES, gates, k, x, loader) for k in keeps]
+    assert recipes.lookup_keep(keeps, rows, 0.5) is rows[1]
+    with pytest.raises(ValueError, match="was not computed"):
+        recipes.lookup_keep(keeps, rows, 0.375)
+    with pytest.raises(ValueError, match="same length"):
+        recipes.lookup_keep(keeps, rows[:1], 0.25)
+    with pytest.raises(ValueError, match="at least one"):
+        recipes.gating_tradeoff(model, STAGES, gates, (), x, loader)

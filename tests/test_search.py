@@ -144,3 +144,44 @@ def test_latency_table_covers_the_grid_and_predicts_by_summing(convnet, cost_mod
     assert table.predict({}) == pytest.approx(dense)
     with pytest.raises(ValueError, match="did not measure"):
         table.predict({"conv2": 0.25})
+
+
+def test_initial_settings_join_the_search_and_are_never_beaten_by_its_best():
+    target, calls, score, cost = _toy_problem()
+    start = {"a": 0.75, "b": 0.75, "c": 0.75}
+    result = analysis.evolutionary_search(target, GRID, score, cost, budget=1.75, initial=[start],
+                                          progress=False)
+    assert calls[0] == start and result.history[0].ratios == start
+    assert result.best.score >= score(start)
+    with pytest.raises(ValueError, match="over budget"):
+        analysis.evolutionary_search(target, GRID, score, cost, budget=1.0,
+                                     initial=[{"a": 0, "b": 0, "c": 0}], progress=False)
+    with pytest.raises(ValueError, match="every group"):
+        analysis.evolutionary_search(target, GRID, score, cost, budget=2.5, initial=[{"a": 0.25}],
+                                     progress=False)
+    with pytest.raises(ValueError, match="outside the grid"):
+        analysis.evolutionary_search(target, GRID, score, cost, budget=2.5,
+                                     initial=[{"a": 0.3, "b": 0.5, "c": 0.0}], progress=False)
+
+
+def test_the_search_seed_moves_with_the_course_seed_offset(monkeypatch):
+    target, _, score, cost = _toy_problem()
+    monkeypatch.setenv("COURSE_SEED_OFFSET", "0")
+    base = analysis.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
+    monkeypatch.setenv("COURSE_SEED_OFFSET", "1")
+    moved = analysis.evolutionary_search(target, GRID, score, cost, budget=1.75, seed=3, progress=False)
+    assert [c.ratios for c in base.history] != [c.ratios for c in moved.history]
+
+
+def test_a_measured_cost_that_does_not_fall_monotonically_is_searchable_from_an_initial_setting():
+    target, _, score, cost = _toy_problem()
+
+    def noisy(r):  # like a latency table on a busy machine: the smallest setting timed slower
+        return 9.0 if all(v == 0.75 for v in r.values()) else cost(r)
+
+    start = {"a": 0.5, "b": 0.5, "c": 0.5}
+    with pytest.raises(ValueError, match="unreachable"):
+        analysis.evolutionary_search(target, GRID, score, noisy, budget=1.5, progress=False)
+    result = analysis.evolutionary_search(target, GRID, score, noisy, budget=1.5, initial=iter([start]),
+                                          progress=False)
+    assert result.best.cost <= 1.5 and result.best.score >= score(start)

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.modules import eval_mode
+from ..core.seeds import shifted
 from ..core.validation import check_fraction, check_positive_int, check_positive_number
 from ..structured.graph import channel_groups
 from ..structured.surgery import n_pruned
@@ -273,6 +274,7 @@ def evolutionary_search(
     generations: int = 4,
     seed: int = 0,
     progress: bool = True,
+    initial=(),
 ) -> SearchResult:
     """Search per-group ratios from ``grid`` that maximise ``score_fn`` with ``cost_fn`` <= ``budget``.
 
@@ -282,21 +284,27 @@ def evolutionary_search(
        down) that fits the budget and was not scored before; the best ``population`` of survivors
        and children survive (ranked as ``best_within_budget`` ranks).
 
+    ``initial`` settings (e.g. the uniform cut) join the first population, scored before the random
+    ones: the search is elitist, so its best then scores at least as well as each of them. A cost
+    measured on a machine (a latency table) need not fall as ratios grow; with ``initial`` settings
+    that fit, the budget counts as reachable even if the all-``max(grid)`` setting does not fit. ``seed`` is
+    moved by the course-wide seed offset (:mod:`course_lib.core.seeds`).
+
     ``score_fn`` is called once per distinct setting. Costs must fall as ratios grow: if the setting
     with every group at ``max(grid)`` does not fit, the budget is unreachable (``ValueError``).
     """
     budget = check_budget(budget)
     check_positive_int("population", population)
     check_positive_int("generations", generations)
-    groups = list(groups)
+    groups, initial = list(groups), list(initial)
     grid = sorted({check_fraction("grid", r, allow_one=False) for r in grid})
     cheapest = {g: grid[-1] for g in groups}
-    if cost_fn(cheapest) > budget:
+    if cost_fn(cheapest) > budget and not initial:  # a measured cost need not fall monotonically,
         raise ValueError(
             f"budget={budget} is unreachable: even the largest ratio {grid[-1]} everywhere costs "
             f"{cost_fn(cheapest)}"
         )
-    rng = random.Random(seed)
+    rng = random.Random(shifted(seed))
     seen: dict[tuple, Candidate] = {}
     history: list[Candidate] = []
     bar = tqdm(total=population * (generations + 1), desc="search", disable=not progress, leave=False)
@@ -312,13 +320,22 @@ def evolutionary_search(
         return _key(ratios) not in seen and cost_fn(ratios) <= budget
 
     survivors = []
+    for ratios in initial:
+        if not isinstance(ratios, dict) or set(ratios) != set(groups):
+            raise ValueError(f"initial settings must map every group {groups} to a ratio, got {ratios!r}")
+        if any(r not in grid for r in ratios.values()):
+            raise ValueError(f"initial setting {ratios} uses a ratio outside the grid {grid}")
+        if cost_fn(ratios) > budget:
+            raise ValueError(f"initial setting {ratios} costs {cost_fn(ratios)}, over budget={budget}")
+        if _key(ratios) not in seen:
+            survivors.append(evaluate(ratios))
     for _ in range(1000 * population):
-        if len(survivors) == population:
+        if len(survivors) >= population:
             break
         ratios = {g: rng.choice(grid) for g in groups}
         if feasible_unseen(ratios):
             survivors.append(evaluate(ratios))
-    if not survivors:  # a tight budget: start from the cheapest setting, which fits
+    if not survivors:  # a tight budget: start from the cheapest setting, which fits (checked above)
         survivors.append(evaluate(cheapest))
     for _ in range(generations):
         children = []

@@ -1,11 +1,15 @@
-"""Checks for lesson 09's exercises (dynamic gating, the search's budget rule, energy)."""
+"""Checks for lesson 09's exercises (energy, dynamic gating, the search's budget rule, and the design
+task: per-layer ratios for a MAC budget, judged by measuring the outcome on the validation split)."""
 
 import torch
 
+from .. import data, models, train
+from ..analysis import ChannelCostModel
 from ..analysis import best_within_budget as _best_within_budget
 from ..hardware import energy_pj as _energy_pj
 from ..recipes import topk_mask as _topk_mask
-from . import Case, run_check
+from ..structured import prune_channels
+from . import Case, CheckResult, run_check
 
 
 def topk_mask(fn):
@@ -45,3 +49,53 @@ def energy_pj(fn):
         Case("a CSR-encoded model", (30_120, 69_073)),
     ]
     return run_check("9.1", fn, _energy_pj, cases)
+
+
+DESIGN_MAC_BUDGET = 0.20  # fraction of the dense ConvNet's MACs
+DESIGN_MIN_ACCURACY = 0.90  # validation accuracy after one epoch of fine-tuning
+DESIGN = "9.4"
+
+
+def _design_fail(message: str) -> CheckResult:
+    return CheckResult(DESIGN, False, f"✗ Exercise {DESIGN}: {message}")
+
+
+def design_ratios(fn, model=None, seed: int = 0) -> CheckResult:
+    """Exercise 9.4 (design): ``fn()`` returns per-group channel ratios for the shipped ConvNet.
+
+    Passes when the setting costs at most ``DESIGN_MAC_BUDGET`` of the dense MACs (exact count,
+    ``analysis.ChannelCostModel``) and the model pruned with it (``structured.prune_channels``)
+    reaches ``DESIGN_MIN_ACCURACY`` on the validation split after one epoch of fine-tuning
+    (lr 1e-3, seeded with ``seed``). The check measures the outcome; any setting that meets both wins.
+    """
+    try:
+        ratios = fn()
+    except NotImplementedError:
+        return CheckResult(DESIGN, False, f"Exercise {DESIGN} is not done yet: replace `raise "
+                           "NotImplementedError` in the exercise cell with your code, run that cell, then "
+                           "run this check again.")
+    except Exception as err:  # the learner's code failed: report it, not a traceback
+        return _design_fail(f"choose_ratios() raised {type(err).__name__}: {err}")
+    model = models.load_pretrained("convnet") if model is None else model
+    example = torch.zeros(1, 1, 8, 8)
+    cost = ChannelCostModel(model, example)
+    try:
+        fraction = cost.mac_fraction(ratios)
+    except (TypeError, ValueError) as err:
+        return _design_fail(f"case 1 (the setting is valid): expected a dict {{group: ratio in [0, 1)}} "
+                            f"over the groups {sorted(cost.channels)}; got {ratios!r}, which raised: {err}")
+    if fraction > DESIGN_MAC_BUDGET:
+        return _design_fail(f"case 2 (the MAC budget): expected at most {DESIGN_MAC_BUDGET:.0%} of the "
+                            f"dense MACs, got {fraction:.1%} with {ratios}")
+    splits = data.digits_splits()
+    pruned = prune_channels(model, ratios, example)
+    train.seed_everything(seed)
+    loader = data.make_loader(splits.train, 64, shuffle=True, seed=seed)
+    train.fine_tune(pruned, loader, epochs=1, lr=1e-3, progress=False)
+    accuracy = train.evaluate(pruned, data.make_loader(splits.validation, 512))
+    if accuracy < DESIGN_MIN_ACCURACY:
+        return _design_fail(f"case 3 (the accuracy target): expected at least {DESIGN_MIN_ACCURACY:.0%} "
+                            f"validation accuracy after one epoch of fine-tuning, got {accuracy:.1%} "
+                            f"at {fraction:.1%} of the MACs with {ratios}")
+    return CheckResult(DESIGN, True, f"✓ Exercise {DESIGN}: {fraction:.1%} of the dense MACs and "
+                       f"{accuracy:.1%} validation accuracy after one epoch of fine-tuning.")

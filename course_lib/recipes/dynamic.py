@@ -15,6 +15,13 @@ C_in x C (+ C) MACs per input, small next to a conv.
 The gated stage computes the full conv and multiplies by the mask: the same numbers as skipping
 the channels (``GatedStage.forward_skipping`` does skip them, one input at a time), and average MACs
 per input are counted as if skipped (``gated_macs``).
+
+Training the gates (``gated_copy(..., trainable=True)`` then ``train.train``): the top-k mask has no
+gradient, so in training mode the stage uses a straight-through estimator. The forward pass still
+multiplies by the hard 0/1 mask; the backward pass treats it as sigmoid((score - threshold) / spread),
+the threshold half-way between the k-th and the (k+1)-th score of each input and the spread the
+scores' standard deviation. A skipped channel's output is computed anyway (the full conv), so the
+loss tells its gate whether switching it on would help.
 """
 
 import copy
@@ -72,7 +79,11 @@ class GatedStage(nn.Module):
         return topk_mask(self.gate(x.mean(dim=(2, 3))), self.k)
 
     def forward(self, x):
-        return self.bn(self.conv(x)) * self.mask(x)[:, :, None, None]
+        scores = self.gate(x.mean(dim=(2, 3)))  # (B, C_out)
+        keep = topk_mask(scores.detach(), self.k).to(scores.dtype)
+        if self.training and scores.requires_grad:
+            keep = keep + _surrogate(scores, self.k) - _surrogate(scores, self.k).detach()  # same value
+        return self.bn(self.conv(x)) * keep[:, :, None, None]
 
     @torch.no_grad()
     def forward_skipping(self, x):
@@ -88,6 +99,16 @@ class GatedStage(nn.Module):
             full[:, keep] = y
             out.append(full)
         return torch.cat(out)
+
+
+def _surrogate(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, C) scores -> (B, C) soft mask in (0, 1), about 1 for each row's top-k: the straight-through
+    estimator's backward path (see the module docstring)."""
+    ordered = scores.detach().sort(dim=1, descending=True).values  # (B, C)
+    below = ordered[:, k] if k < scores.shape[1] else ordered[:, -1] - 1
+    threshold = (ordered[:, k - 1] + below) / 2  # (B,)
+    spread = scores.detach().std(dim=1, unbiased=False).clamp_min(1e-6)  # (B,)
+    return torch.sigmoid((scores - threshold[:, None]) / spread[:, None])
 
 
 @torch.no_grad()
@@ -160,20 +181,24 @@ def fit_gates(model: nn.Module, stages: dict[str, str], x: torch.Tensor) -> dict
 
 
 def gated_copy(
-    model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float
+    model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float,
+    trainable: bool = False,
 ) -> nn.Module:
     """A deep copy of ``model`` whose gated convs keep ``kept_channels(C, keep)`` channels per input.
 
     Each conv in ``stages`` becomes a ``GatedStage`` (conv, its BatchNorm, its gate) and the
     BatchNorm's own slot becomes ``nn.Identity``; the model's forward must apply conv then BatchNorm
-    (as ``models.ConvNet`` does). ``model`` itself is not changed.
+    (as ``models.ConvNet`` does). With ``trainable`` the gates' parameters require gradients, so
+    ``train.train`` trains them jointly with the network (straight-through estimator); otherwise
+    they stay fixed. ``model`` and ``gates`` are not changed.
     """
     stages = _check_stages(model, stages)
     gated = copy.deepcopy(model)
     modules = dict(gated.named_modules())
     for conv, bn in stages.items():
         k = kept_channels(modules[conv].out_channels, keep)
-        stage = GatedStage(modules[conv], modules[bn], copy.deepcopy(gates[conv]), k)
+        gate = copy.deepcopy(gates[conv]).requires_grad_(bool(trainable))
+        stage = GatedStage(modules[conv], modules[bn], gate, k)
         set_submodule(gated, conv, stage)
         set_submodule(gated, bn, nn.Identity())
     return gated.eval()
@@ -222,3 +247,25 @@ def compare(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear
                     "accuracy": evaluate(gated_copy(model, stages, gates, keep), loader)},
         "static": {"macs": count_macs(static, shape), "accuracy": evaluate(static, loader)},
     }
+
+
+def gating_tradeoff(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keeps,
+                    calibration_x: torch.Tensor, loader) -> list[dict[str, dict[str, float]]]:
+    """``compare`` at every kept fraction in ``keeps``, computed once (a slider then only looks up)."""
+    keeps = [check_fraction("keeps", k) for k in keeps]
+    if not keeps:
+        raise ValueError("keeps must hold at least one kept fraction in (0, 1], got none")
+    return [compare(model, stages, gates, k, calibration_x, loader) for k in keeps]
+
+
+def lookup_keep(keeps, rows: list, keep: float):
+    """The row of ``rows`` (one per entry of ``keeps``, as from ``gating_tradeoff``) whose kept
+    fraction equals ``keep`` (to 1e-9); a ``keep`` that was not computed is an error naming the ones
+    that were."""
+    keeps = list(keeps)
+    if len(keeps) != len(rows):
+        raise ValueError(f"keeps and rows must have the same length, got {len(keeps)} and {len(rows)}")
+    for k, row in zip(keeps, rows):
+        if abs(k - keep) <= 1e-9:
+            return row
+    raise ValueError(f"keep={keep!r} was not computed; computed kept fractions: {keeps}")
