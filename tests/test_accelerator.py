@@ -11,10 +11,12 @@ from course_lib.hardware import (
     DATAFLOWS,
     HOROWITZ_45NM_PJ,
     HardwareConfig,
+    SpGEMMReport,
     TensorCoreConfig,
     compare_dataflows,
     condense,
     count_multiplications,
+    csr_operands,
     lookahead_fetch_bytes,
     merge_schedule,
     outer_product_partials,
@@ -204,6 +206,18 @@ def test_ablation_and_comparison_helpers():
     assert list(steps) == list(ABLATION_STEPS)
     assert steps["+ prefetch (SpArch)"].dram_total <= steps["+ Huffman order"].dram_total
     assert list(compare_dataflows(A, A)) == list(DATAFLOWS)
+
+
+def test_each_dataflow_is_one_function_of_the_dispatch_table():
+    A, B = sparse_matrix("power_law", 80, 0.05, seed=2), sparse_matrix("uniform", 80, 0.05, seed=3)
+    A, B = csr_operands(A, B)  # what every dataflow function takes: canonical float64 CSR
+    hw = HardwareConfig(merge_width=4, buffer_kib=1)
+    for name, dataflow in DATAFLOWS.items():
+        report = dataflow(A, B, hw)  # "sparch" with its switches' defaults: all on
+        assert isinstance(report, SpGEMMReport) and report.dataflow == name
+        assert report.summary() == simulate_spgemm(A, B, name, hw).summary()
+        assert report.dram_bytes == simulate_spgemm(A.toarray(), B.toarray(), name, hw).dram_bytes
+    assert DATAFLOWS["sparch"](A, B, hw, condense=False).options["condense"] is False
 
 
 def test_sparse_matrix_kinds():

@@ -9,7 +9,7 @@ from torch import nn
 from course_lib import analysis, hardware, plots, pruning, structured
 from course_lib.core import pack_bits, unpack_bits
 from course_lib.hardware import compress_nm, decompress_nm, nm_storage_bytes
-from course_lib.models import MLP, ConvNet, load_pretrained
+from course_lib.models import MLP, ConvNet, TinyResNet, load_pretrained
 from course_lib.pruning import (
     kept_magnitude,
     kept_per_group,
@@ -295,7 +295,7 @@ def test_permuting_channels_leaves_the_network_function_unchanged(seed):
         bn.bias.data.normal_(generator=generator)
     x = torch.randn(5, 1, 8, 8, generator=generator)
     before = model(x)
-    for consumer, producer, norm in structured.CONVNET_CHAINS:
+    for consumer, producer, norm in structured.permutation_chains(model, x):
         channels = model.get_submodule(consumer).weight.shape[1]
         permute_channels(model, torch.randperm(channels, generator=generator), consumer, producer, norm)
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
@@ -312,12 +312,51 @@ def test_permuting_an_mlp_without_batchnorm():
 def test_permute_for_nm_gains_magnitude_and_keeps_outputs():
     dense = load_pretrained("convnet")
     model = copy.deepcopy(dense)
-    report = permute_for_nm(model, 2, 4)
+    report = permute_for_nm(model, 2, 4, torch.zeros(1, 1, 8, 8))
     assert [row["layer"] for row in report] == ["conv2", "conv3", "fc2"]
     assert all(row["after"] >= row["before"] and row["gain"] >= 0 for row in report)
     assert any(row["gain"] > 0 for row in report)
     x = torch.randn(8, 1, 8, 8)
     torch.testing.assert_close(model(x), dense(x), rtol=1e-4, atol=1e-5)
+
+
+def test_permutation_chains_are_traced_from_the_dependency_groups():
+    x = torch.zeros(1, 1, 8, 8)
+    # fc1 reads conv3's channels through a flatten (4 features each): not a chain
+    assert structured.permutation_chains(ConvNet(), x) == [
+        ("conv2", "conv1", "bn1"), ("conv3", "conv2", "bn2"), ("fc2", "fc1", None)]
+    # residual groups (several producers) are left out; the convs inside the blocks are chains
+    assert structured.permutation_chains(TinyResNet(), x) == [
+        ("layer1.conv2", "layer1.conv1", "layer1.bn1"), ("layer2.conv2", "layer2.conv1", "layer2.bn1")]
+
+
+class SmoothNet(nn.Module):
+    """Not the ConvNet: GELU and SiLU activations, dropout, and a view where the ConvNet flattens."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1, self.act = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU()
+        self.conv2, self.fc1, self.fc2 = nn.Conv2d(8, 12, 3), nn.Linear(12 * 6 * 6, 16), nn.Linear(16, 10)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x):
+        x = nn.functional.silu(self.conv2(self.act(self.bn1(self.conv1(x)))))  # (B, 12, 6, 6)
+        return self.fc2(self.drop(nn.functional.gelu(self.fc1(x.view(x.shape[0], -1)))))
+
+
+def test_permute_for_nm_works_on_any_traceable_model():
+    model = SmoothNet().eval()
+    with torch.no_grad():
+        model.bn1.running_mean.normal_()
+        model.bn1.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(4, 1, 8, 8)
+    before = model(x)
+    assert structured.permutation_chains(model, x) == [("conv2", "conv1", "bn1"), ("fc2", "fc1", None)]
+    assert permute_for_nm(copy.deepcopy(model), 2, 3, x) == []  # 8 and 16 channels: no groups of 3
+    report = permute_for_nm(model, 2, 4, x)
+    assert [row["layer"] for row in report] == ["conv2", "fc2"]
+    assert all(row["after"] >= row["before"] for row in report)
+    torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,38 @@ def test_linear_zero_outputs_rule():
     assert linear_zero_outputs(conv, zero_in).tolist() == [True, True]
 
 
+class SmoothMLP(nn.Module):
+    """GELU and SiLU as modules and as functions, a product of two branches and a sigmoid gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.gelu, self.fc2 = nn.Linear(64, 12), nn.GELU(), nn.Linear(12, 12)
+        self.up, self.silu, self.out = nn.Linear(12, 12), nn.SiLU(), nn.Linear(12, 3)
+
+    def forward(self, x):
+        h = self.gelu(self.fc1(x.flatten(1)))
+        g = nn.functional.silu(self.fc2(h)) * self.silu(self.up(h))  # zero where either is zero
+        return self.out(nn.functional.gelu(g) + torch.sigmoid(h))  # sigmoid(0) = 1/2: not zero
+
+
+def test_gelu_silu_keep_zeros_and_sigmoid_does_not():
+    model = SmoothMLP().eval()
+    dead = torch.arange(12) < 3  # units 0..2 of fc1 and up, units 3..5 of fc2 pruned (rows and biases)
+    masks = {f"{layer}.{name}": ~rows[:, None].expand(12, fan_in) if name == "weight" else ~rows
+             for layer, rows, fan_in in (("fc1", dead, 64), ("up", dead, 12), ("fc2", dead.roll(3), 12))
+             for name in ("weight", "bias")}
+    x = torch.randn(1, 1, 8, 8)
+    report = propagate_sparsity(model, x, masks)
+    assert report.zero["gelu"].tolist() == dead.tolist()  # nn.GELU
+    assert report.zero["silu"].tolist() == dead.roll(3).tolist()  # F.silu of fc2
+    assert report.zero["mul"].tolist() == (dead | dead.roll(3)).tolist()  # the product: either
+    assert report.zero["gelu_1"].tolist() == report.zero["mul"].tolist()  # F.gelu
+    assert not report.zero["sigmoid"].any() and not report.zero["add"].any()
+    assert report.unused["silu_1"][3:6].all()  # up's units 3..5 are wasted: the product is zero there
+    assert report.dead_macs > report.dead_by_masks
+    assert_sound(model, masks, report, torch.randn(6, 1, 8, 8))
+
+
 class Concat(nn.Module):
     def __init__(self):
         super().__init__()

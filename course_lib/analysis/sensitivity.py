@@ -22,7 +22,7 @@ from ..core.modules import prunable_weights
 from ..core.validation import check_fraction
 from ..pruning.magnitude import magnitude_mask
 from ..structured.graph import channel_groups
-from ..structured.surgery import _prune, _resolve_scores
+from ..structured.surgery import prune_groups, resolve_group_scores
 from .metrics import count_macs
 
 
@@ -85,10 +85,10 @@ def channel_sensitivity(
     """Each channel group alone, its ``ratio`` lowest-scoring channels physically removed."""
     ratios = tuple(check_fraction("ratios", r, allow_one=False) for r in ratios)
     groups = channel_groups(model, example_input)
-    scores = _resolve_scores(model, groups, importance, batch)
+    scores = resolve_group_scores(model, groups, importance, batch)
 
     def prune_one(model, name, ratio):
-        return _prune(model, groups, scores, {name: ratio})
+        return prune_groups(model, groups, scores, {name: ratio})
 
     return sensitivity_scan(model, evaluate_fn, ratios, list(scores), prune_one, progress)
 
@@ -124,7 +124,7 @@ def ratios_for_mac_budget(
     """
     budget = check_fraction("budget", budget)
     groups = channel_groups(model, example_input)
-    scores = _resolve_scores(model, groups, importance, batch)
+    scores = resolve_group_scores(model, groups, importance, batch)
     drops = sorted({sensitivity.dense - v for curve in sensitivity.curves.values() for v in curve})
 
     def ratios_at(tolerance):
@@ -134,7 +134,7 @@ def ratios_for_mac_budget(
         }
 
     def fits(tolerance):
-        pruned = _prune(model, groups, scores, ratios_at(tolerance))
+        pruned = prune_groups(model, groups, scores, ratios_at(tolerance))
         return mac_fraction(model, pruned, example_input) <= budget
 
     if not fits(drops[-1]):

@@ -1,5 +1,10 @@
-"""TODO docstring."""
+"""Sparse against dense matrix multiply on the CPU, measured (lesson 07).
 
+``matmul_times`` times W @ X for a seeded Gaussian W (R, C) magnitude-pruned to each sparsity and
+X (C, batch): dense torch, torch.sparse CSR and scipy.sparse CSR. ``measured_crossover`` reads off
+the sparsity from which a sparse kernel stays faster than dense: on a CPU it lies far above the
+sparsity at which CSR *storage* beats dense (``format_sizes.crossover_sparsity``).
+"""
 
 import numpy as np
 import torch
@@ -13,7 +18,7 @@ from .formats import encode
 
 
 class _MatMul(nn.Module):
-    """``matrix @ x`` as a module so that ``metrics.measure_latency`` can time it; ``matrix`` may be
+    """``matrix @ x`` as a module so that ``analysis.measure_latency`` can time it; ``matrix`` may be
     a dense tensor, a torch.sparse tensor or a scipy.sparse array (then ``x`` is a numpy array)."""
 
     def __init__(self, matrix):

@@ -1,7 +1,8 @@
 """Energy of arithmetic and memory accesses in a 45 nm process (Horowitz, ISSCC 2014), in picojoules.
 
 The table behind "more memory -> more energy": one 32-bit DRAM read costs as much as ~170 float
-multiplies, so moving weights, not computing with them, dominates a network's energy.
+multiplies, so moving weights, not computing with them, dominates a network's energy. Lesson 00 uses
+it for the motivation, lesson 08 for the simulated accelerator's energy, lesson 09 for the benefits.
 """
 
 from ..core.validation import check_choice, check_int_in_range

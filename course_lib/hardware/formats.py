@@ -1,4 +1,4 @@
-"""Sparse storage formats: exact encoders, the bytes they really take, and their storage formulas.
+"""Sparse storage formats (lesson 07): exact encoders, the bytes they really take, their formulas.
 
 ``encode(dense, fmt, **options)`` turns a dense 2-D tensor (R, C) into one of these encodings:
 
@@ -20,7 +20,7 @@ eie    values and b-bit relative row indices (gaps), column by column, with    g
 
 Every encoding has ``.to_dense()`` (exact: the same tensor, dtype included), ``.nbytes`` (the bytes
 its arrays really occupy) and ``.formula_bits()`` (the bits of each array, computed from the shape,
-the counts and the widths alone). Bit fields are packed into whole bytes by ``nm_sparsity.pack_bits``
+the counts and the widths alone). Bit fields are packed into whole bytes by ``core.pack_bits``
 (least significant bit first, the 2:4 hardware's metadata layout), so ``nbytes`` equals
 ``formula_bytes()`` = sum over the arrays of ceil(bits / 8). Values keep the input's dtype; index
 arrays use the smallest unsigned integer type that fits (8, 16, 32 or 64 bits) unless the caller

@@ -1,40 +1,19 @@
-"""A simulated sparse-matrix accelerator (SpArch, HPCA 2020) and a 2:4 sparse tensor-core roofline.
+"""The SpGEMM simulator of lesson 08: a sparse-matrix accelerator after SpArch (HPCA 2020).
 
-``simulate_spgemm(A, B, dataflow)`` multiplies two sparse matrices the way three kinds of hardware
-would, and counts what each one costs: multiplications, partial matrices, merge rounds, DRAM and
+``simulate_spgemm(A, B, dataflow)`` multiplies two sparse matrices the way one of three kinds of
+hardware would, and counts what it costs: multiplications, partial matrices, merge rounds, DRAM and
 on-chip traffic, cycles and energy. The product itself is computed along the dataflow's own merge
 tree, so it is a real check of the bookkeeping, not a copy of ``A @ B``.
 
 Shapes: ``A`` is (M, K), ``B`` is (K, N), the product ``C = A @ B`` is (M, N). nnz(X) counts the
 stored non-zeros of X. One *entry* of a sparse matrix is a value and a column (or row) index.
 
-The dataflows
--------------
-``"inner"``
-    Every output C[i, j] is a dot product of row i of A (CSR) with column j of B (CSC). The two index
-    lists are intersected by a merge that advances one index per cycle, so each pair of a non-empty
-    row and a non-empty column costs nnz(A[i, :]) + nnz(B[:, j]) comparisons, whether or not any
-    index matches. Outputs are finished one at a time: no partial results. The operand that fits the
-    on-chip buffer stays there; if neither fits, blocks of A's rows stay on chip and B is streamed
-    once per block.
-``"outer"`` (OuterSPACE)
-    For each k, column k of A times row k of B gives a rank-1 *partial matrix* with
-    nnz(A[:, k]) * nnz(B[k, :]) entries. A multiply phase writes all of them to DRAM; a merge phase
-    reads them back, adds entries with the same (i, j) and writes C. A and B are read once.
-``"sparch"`` (SpArch)
-    Partial matrices stream from the multipliers straight into a ``merge_width``-way merge tree, so
-    they never touch DRAM when there are at most ``merge_width`` of them. Three switchable parts:
-
-    * ``condense``: matrix condensing. Each row of A is pushed to the left, so condensed column j
-      holds the j-th non-zero of every row; the number of partial matrices drops from the number of
-      non-empty columns of A to the longest row's nnz. The price: a condensed column needs rows of
-      B from many different k, so B rows are fetched once per use.
-    * ``huffman``: when there are more partial matrices than merger inputs, merge them in rounds in
-      a k-ary Huffman order (smallest first) instead of the order they are produced; every round
-      but the last writes its result to DRAM and reads it back later.
-    * ``prefetch``: a row buffer of ``buffer_kib`` for B with look-ahead replacement (Belady's
-      MIN: evict the row whose next use is furthest away, read from A's indices in advance), so a
-      B row used again soon is read from DRAM once.
+Each dataflow is one function, registered in ``DATAFLOWS`` (name -> function), and returns an
+``SpGEMMReport``: ``"inner"`` (``_inner_product``: index-matching dot products), ``"outer"``
+(``_outer_product``: OuterSPACE, every partial matrix through DRAM) and ``"sparch"`` (``_sparch``:
+a pipelined merge tree with condensing, Huffman merge order and a look-ahead prefetcher, each of
+which can be switched off). Their docstrings say what each one does and charges; the building
+blocks (condensing, merge plans, the row buffer) are in ``course_lib.hardware.merging``.
 
 Model assumptions (the simplifications, stated once)
 ----------------------------------------------------
@@ -58,27 +37,24 @@ Model assumptions (the simplifications, stated once)
   story of the paper, not a cycle-accurate simulator.
 """
 
-import heapq
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from ..core.validation import check_choice, check_fraction, check_positive_int, check_positive_number
+from ..core.validation import check_choice, check_positive_int, check_positive_number
 from .energy import DRAM, FADD, FMUL, HOROWITZ_45NM_PJ, IADD, SRAM
-
-DATAFLOWS = ("inner", "outer", "sparch")
+from .merging import lookahead_fetch_bytes, merge_schedule
+from .operands import count_multiplications, csr_operands
 
 
 @dataclass(frozen=True)
 class HardwareConfig:
     """The simulated accelerator. Defaults follow SpArch's setup (1 GHz, 16 multipliers, a 64-way
     merge tree, 128 GB/s of DRAM bandwidth); the buffer size and 32-bit values and indices are this
-    kit's choice. ``energy_pj`` is the Horowitz 45 nm table of ``course_lib.energy``."""
+    kit's choice. ``energy_pj`` is the Horowitz 45 nm table of ``course_lib.hardware.energy``."""
 
     clock_ghz: float = 1.0
     multipliers: int = 16
@@ -157,72 +133,6 @@ class SpGEMMReport:
         }
 
 
-def as_csr(x, name: str) -> sp.csr_matrix:
-    """A 2-D scipy, torch (sparse or dense) or numpy matrix as a float64 scipy CSR matrix with
-    sorted indices and no explicit zeros."""
-    if isinstance(x, torch.Tensor):
-        if x.dim() != 2:
-            raise ValueError(f"{name} must be a 2-D matrix, got a tensor of shape {tuple(x.shape)}")
-        x = x.to_sparse_coo().coalesce() if x.layout != torch.strided else x
-        if x.layout == torch.sparse_coo:
-            rows, cols = x.indices().numpy()
-            x = sp.coo_matrix((x.values().double().numpy(), (rows, cols)), shape=tuple(x.shape))
-        else:
-            x = x.detach().double().numpy()
-    if sp.issparse(x):
-        if len(x.shape) != 2:
-            raise ValueError(f"{name} must be a 2-D matrix, got shape {x.shape}")
-        out = sp.csr_matrix(x, dtype=np.float64)
-    elif isinstance(x, np.ndarray):
-        if x.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D matrix, got an array of shape {x.shape}")
-        out = sp.csr_matrix(x.astype(np.float64))
-    else:
-        raise TypeError(
-            f"{name} must be a scipy.sparse matrix, a torch tensor or a numpy array, got {type(x).__name__}"
-        )
-    out.sum_duplicates()
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
-
-
-def _check_operands(A, B) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    A, B = as_csr(A, "A"), as_csr(B, "B")
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(
-            f"A has shape {A.shape} and B has shape {B.shape}: A's number of columns "
-            f"({A.shape[1]}) must equal B's number of rows ({B.shape[0]})"
-        )
-    return A, B
-
-
-def count_multiplications(A, B) -> int:
-    """Useful multiplications of A @ B: sum over k of nnz(A[:, k]) * nnz(B[k, :]). Every dataflow
-    performs exactly these (the inner product also compares indices that do not match)."""
-    A, B = _check_operands(A, B)
-    return int(np.dot(np.diff(A.tocsc().indptr), np.diff(B.indptr)))
-
-
-def condense(A) -> tuple[np.ndarray, np.ndarray]:
-    """Matrix condensing: push every row's non-zeros to the left.
-
-    Returns ``(values, columns)``, both (M, L) where L is the longest row's nnz: row i holds its
-    non-zeros in column order, then padding (value 0, column -1). Condensed column j is one partial
-    matrix of the SpArch dataflow: it multiplies row ``columns[i, j]`` of B into row i of C.
-    """
-    A = as_csr(A, "A")
-    lengths = np.diff(A.indptr)
-    width = int(lengths.max(initial=0))
-    rows = np.repeat(np.arange(A.shape[0]), lengths)
-    position = np.arange(A.nnz) - A.indptr[rows]  # where each non-zero lands in its row
-    values = np.zeros((A.shape[0], width))
-    columns = np.full((A.shape[0], width), -1, dtype=np.int64)
-    values[rows, position] = A.data
-    columns[rows, position] = A.indices
-    return values, columns
-
-
 def _partial_matrices(A: sp.csr_matrix, row_nnz_B: np.ndarray, condensed: bool):
     """(the partial matrix each non-zero of A feeds, the size of every partial matrix)."""
     if condensed:  # partial matrix j: the j-th non-zero of every row
@@ -238,133 +148,55 @@ def _partial_matrices(A: sp.csr_matrix, row_nnz_B: np.ndarray, condensed: bool):
 def partial_matrix_sizes(A, B, condensed: bool = True) -> np.ndarray:
     """Entries of each partial matrix of the outer product A @ B, in the order they are produced:
     (longest row's nnz,) with condensing, (non-empty columns of A,) without."""
-    A, B = _check_operands(A, B)
+    A, B = csr_operands(A, B)
     return _partial_matrices(A, np.diff(B.indptr), condensed)[1]
 
 
-def merge_schedule(sizes, width: int, huffman: bool = True) -> list[tuple[int, ...]]:
-    """Plan the merge rounds of ``len(sizes)`` partial matrices on a ``width``-way merger.
+@dataclass(frozen=True)
+class _MergeTree:
+    """A merge plan run on the operands: the product C, the number of partial matrices (leaves),
+    the rounds (tuples of item ids, as ``merge_schedule`` returns them), the true nnz of every
+    round's result and the entries entering every round, and the order in which A's non-zeros are
+    consumed."""
 
-    Items 0..P-1 are the partial matrices; the t-th round's result is item P + t. Each round merges
-    at most ``width`` items; the last round is the root, whose result is C. To make every later
-    round full, the first round takes 2 + (P - 2) mod (width - 1) items (the k-ary Huffman rule).
-    ``huffman=True`` always merges the smallest items (estimated size: the sum of the inputs);
-    ``huffman=False`` merges them in arrival order, each result joining the back of the queue.
-    Returns the rounds in execution order, each a tuple of item ids.
-    """
-    width = check_positive_int("width", width)
-    if width < 2:
-        raise ValueError(f"width must be an integer >= 2, got {width}")
-    sizes = [int(s) for s in sizes]
-    if not sizes or min(sizes) < 0:
-        raise ValueError(f"sizes must be a non-empty list of non-negative sizes, got {sizes!r}")
-    n = len(sizes)
-    if n <= width:
-        return [tuple(range(n))]
-    take = 2 + (n - 2) % (width - 1)
-    rounds: list[tuple[int, ...]] = []
-    if huffman:
-        heap = [(s, i) for i, s in enumerate(sizes)]
-        heapq.heapify(heap)
-        while len(heap) > 1:
-            picked = [heapq.heappop(heap) for _ in range(min(take, len(heap)))]
-            heapq.heappush(heap, (sum(s for s, _ in picked), n + len(rounds)))
-            rounds.append(tuple(i for _, i in picked))
-            take = width
-    else:
-        queue = deque(range(n))
-        estimate = list(sizes)
-        while len(queue) > 1:
-            picked = [queue.popleft() for _ in range(min(take, len(queue)))]
-            estimate.append(sum(estimate[i] for i in picked))
-            queue.append(n + len(rounds))
-            rounds.append(tuple(picked))
-            take = width
-    return rounds
+    product: sp.csr_matrix
+    leaves: int
+    rounds: list
+    round_nnz: np.ndarray
+    round_inputs: np.ndarray
+    order: np.ndarray
+
+    @property
+    def merge_rounds(self) -> int:
+        return len(self.rounds) if self.leaves else 0
+
+    @property
+    def spilled(self) -> int:
+        """Entries of the intermediate results (every round but the root): written to DRAM and read back."""
+        return int(self.round_nnz[:-1].sum())
+
+    @property
+    def merge_inputs(self) -> int:
+        return int(self.round_inputs.sum())
+
+    @property
+    def comparisons(self) -> int:
+        """Each entry entering a round of k inputs passes ceil(log2 k) comparators of the merger."""
+        return int(sum(
+            inputs * math.ceil(math.log2(max(len(picked), 2)))
+            for inputs, picked in zip(self.round_inputs, self.rounds)
+        ))
 
 
-def schedule_cost(sizes, rounds) -> int:
-    """Estimated entries spilled to DRAM by a plan: the summed input sizes of every round but the
-    root (each is written once and read back once). Huffman's plan minimises this."""
-    estimate = [int(s) for s in sizes]
-    for picked in rounds:
-        estimate.append(sum(estimate[i] for i in picked))
-    return sum(estimate[len(sizes) : -1])
-
-
-def spilled_partials(sizes, rounds) -> np.ndarray:
-    """Ids of the partial matrices (0..P-1) that a plan sends through DRAM: those an earlier round
-    merges, not the root (the last round) directly."""
-    return np.setdiff1d(np.arange(len(sizes)), rounds[-1])
-
-
-def outer_product_partials(A, B) -> np.ndarray:
-    """The rank-1 partial matrices A[:, k] B[k, :] of the outer-product dataflow for small dense
-    A (M, K) and B (K, N), stacked (K, M, N); their sum is A @ B."""
-    A, B = np.asarray(A), np.asarray(B)
-    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
-        raise ValueError(f"A and B must be 2-D with A.shape[1] == B.shape[0], got {A.shape} and {B.shape}")
-    return np.einsum("ik,kj->kij", A, B)
-
-
-def lookahead_fetch_bytes(sequence, row_bytes, capacity: int) -> int:
-    """DRAM bytes to serve the B-row accesses ``sequence`` (row ids, in order) through a buffer of
-    ``capacity`` bytes with look-ahead replacement (Belady's MIN, with bypass).
-
-    A row is fetched on a miss; it is kept only if it will be used again, evicting the rows whose
-    next use is furthest away; if every buffered row is needed sooner, the new row bypasses the
-    buffer. Rows larger than the buffer are always streamed. ``row_bytes[r]`` is row r's size.
-    """
-    seq = np.asarray(sequence, dtype=np.int64)
-    sizes = np.asarray(row_bytes, dtype=np.int64)
-    if seq.size == 0:
-        return 0
-    keep = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])  # a repeat right away is a hit
-    seq = seq[keep]
-    uses = np.bincount(seq, minlength=sizes.size)
-    reused = (uses[seq] > 1) & (sizes[seq] <= capacity) & (sizes[seq] > 0)
-    compulsory = int(sizes[seq[~reused]].sum())
-    seq = seq[reused]
-    distinct = np.unique(seq)
-    if sizes[distinct].sum() <= capacity:  # all reused rows fit: each is read once
-        return compulsory + int(sizes[distinct].sum())
-    n = seq.size
-    order = np.argsort(seq, kind="stable")  # next use of each access, n when never again
-    nxt = np.full(n, n, dtype=np.int64)
-    same = seq[order[1:]] == seq[order[:-1]]
-    nxt[order[:-1][same]] = order[1:][same]
-    traffic, used = compulsory, 0
-    cached: dict[int, int] = {}  # row -> its next use
-    heap: list[tuple[int, int]] = []  # (-next use, row), with stale entries skipped lazily
-    for r, nu, size in zip(seq.tolist(), nxt.tolist(), sizes[seq].tolist()):
-        if r in cached:
-            cached[r] = nu
-            heapq.heappush(heap, (-nu, r))
-            continue
-        traffic += size
-        if nu == n:
-            continue
-        while used + size > capacity:
-            far, victim = heap[0]
-            if cached.get(victim) != -far:
-                heapq.heappop(heap)  # stale entry
-            elif -far < nu:
-                break  # everything buffered is needed sooner: bypass
-            else:
-                heapq.heappop(heap)
-                del cached[victim]
-                used -= sizes[victim]
-        if used + size <= capacity:
-            cached[r] = nu
-            used += size
-            heapq.heappush(heap, (-nu, r))
-    return traffic
-
-
-def _merge_tree_product(A, B, leaf_of_nnz, rounds, n_leaves):
-    """Run the merge plan: round t multiplies its leaves (the non-zeros of A whose leaf it merges)
-    with B and adds the results of its earlier rounds. Returns (C, true nnz of every round's result,
-    input entries of every round, the order in which A's non-zeros are consumed)."""
+def _merge_tree(A: sp.csr_matrix, B: sp.csr_matrix, condensed: bool, width: int | None,
+                huffman: bool) -> _MergeTree:
+    """Plan the merge of A @ B's partial matrices on a ``width``-way merger (``None``: all of them
+    at once) and run it: round t multiplies its leaves (the non-zeros of A whose partial matrix it
+    merges) with B and adds the results of its earlier rounds."""
+    leaf_of_nnz, leaf_sizes = _partial_matrices(A, np.diff(B.indptr), condensed)
+    n_leaves = leaf_sizes.size
+    width = max(n_leaves, 2) if width is None else width
+    rounds = merge_schedule(leaf_sizes, width, huffman) if n_leaves else [()]
     round_of_item = np.empty(n_leaves + len(rounds), dtype=np.int64)
     for t, picked in enumerate(rounds):
         round_of_item[list(picked)] = t
@@ -384,7 +216,7 @@ def _merge_tree_product(A, B, leaf_of_nnz, rounds, n_leaves):
         results.append(result)
         sizes.append(result.nnz)
         inputs.append(int(products_per_nnz[part].sum()) + sum(m.nnz for m in merged))
-    return results[-1].tocsr(), np.array(sizes), np.array(inputs), order
+    return _MergeTree(results[-1].tocsr(), n_leaves, rounds, np.array(sizes), np.array(inputs), order)
 
 
 def _energy(hw: HardwareConfig, dram: int, on_chip: int, mults: int, adds: int, comparisons: int):
@@ -402,6 +234,132 @@ def _csr_bytes(X, hw: HardwareConfig, outer_dim: int) -> int:
     return X.nnz * hw.entry_bytes + (outer_dim + 1) * hw.index_bytes
 
 
+def _dram(hw: HardwareConfig, a_bytes: int, b_bytes: int, partial_entries: int, C: sp.csr_matrix) -> dict:
+    """DRAM bytes by part: A and B read, ``partial_entries`` written and read back, C written (CSR)."""
+    partial = partial_entries * hw.entry_bytes
+    return {"A": a_bytes, "B": b_bytes, "partial_write": partial, "partial_read": partial,
+            "C": _csr_bytes(C, hw, C.shape[0])}
+
+
+def _b_rows_once(A: sp.csr_matrix, B: sp.csr_matrix, hw: HardwareConfig) -> int:
+    """Bytes to read B's row pointers and, once each, the rows of B that A's non-empty columns need."""
+    needed = np.bincount(A.indices, minlength=A.shape[1]) > 0
+    return (B.shape[0] + 1) * hw.index_bytes + int((np.diff(B.indptr) * hw.entry_bytes)[needed].sum())
+
+
+def _report(hw: HardwareConfig, dataflow: str, C: sp.csr_matrix, mults: int, comparisons: int,
+            dram: dict, on_chip: int, compute: float, memory: float, cycles: float, *,
+            tree: _MergeTree | None = None, options: dict | None = None) -> SpGEMMReport:
+    """The report of one simulated product; ``tree`` is the merge tree of the outer-product kinds."""
+    adds = max(mults - C.nnz, 0)
+    return SpGEMMReport(
+        dataflow=dataflow,
+        options={} if options is None else options,
+        product=C,
+        multiplications=mults,
+        comparisons=int(comparisons),
+        partial_matrices=0 if tree is None else tree.leaves,
+        merge_rounds=0 if tree is None else tree.merge_rounds,
+        spilled_entries=0 if tree is None else tree.spilled,
+        dram_bytes={k: int(v) for k, v in dram.items()},
+        on_chip_bytes=int(on_chip),
+        compute_cycles=float(compute),
+        memory_cycles=float(memory),
+        cycles=float(cycles),
+        seconds=float(cycles) / (hw.clock_ghz * 1e9),
+        energy_pj=_energy(hw, sum(dram.values()), on_chip, mults, adds, comparisons),
+    )
+
+
+def _inner_product(A: sp.csr_matrix, B: sp.csr_matrix, hw: HardwareConfig) -> SpGEMMReport:
+    """Dataflow ``"inner"``: every output C[i, j] is a dot product of row i of A (CSR) with column j
+    of B (CSC).
+
+    The two index lists are intersected by a merge that advances one index per cycle, so each pair
+    of a non-empty row and a non-empty column costs nnz(A[i, :]) + nnz(B[:, j]) comparisons, whether
+    or not any index matches. Outputs are finished one at a time: no partial results. The operand
+    that fits the on-chip buffer stays there; if neither fits, blocks of A's rows stay on chip and B
+    is streamed once per block.
+    """
+    M, N = A.shape[0], B.shape[1]
+    mults = count_multiplications(A, B)
+    C = A @ B  # each C[i, j] sums a_ik * b_kj in ascending k: the order an index merge uses
+    rows_used = int(np.count_nonzero(np.diff(A.indptr)))
+    cols_used = int(np.count_nonzero(np.bincount(B.indices, minlength=N)))
+    comparisons = A.nnz * cols_used + B.nnz * rows_used
+    a_bytes, b_bytes = _csr_bytes(A, hw, M), _csr_bytes(B, hw, N)
+    fits = min(a_bytes, b_bytes) <= hw.buffer_bytes
+    passes = 1 if fits else math.ceil(a_bytes / hw.buffer_bytes)
+    dram = _dram(hw, a_bytes, passes * b_bytes, 0, C)
+    on_chip = comparisons * hw.index_bytes + 2 * mults * hw.value_bytes
+    compute = comparisons / hw.multipliers
+    memory = sum(dram.values()) / hw.dram_bytes_per_cycle
+    return _report(hw, "inner", C, mults, comparisons, dram, on_chip, compute, memory, max(compute, memory))
+
+
+def _outer_product(A: sp.csr_matrix, B: sp.csr_matrix, hw: HardwareConfig) -> SpGEMMReport:
+    """Dataflow ``"outer"`` (OuterSPACE): for each k, column k of A times row k of B gives a rank-1
+    *partial matrix* with nnz(A[:, k]) * nnz(B[k, :]) entries.
+
+    A multiply phase writes all of them to DRAM; a merge phase reads them back, adds entries with
+    the same (i, j) in one merge of all partial matrices and writes C. A (as CSC) and each needed
+    row of B are read once. The two phases run one after the other.
+    """
+    mults = count_multiplications(A, B)
+    tree = _merge_tree(A, B, condensed=False, width=None, huffman=False)
+    dram = _dram(hw, _csr_bytes(A, hw, A.shape[1]), _b_rows_once(A, B, hw), mults, tree.product)
+    bpc = hw.dram_bytes_per_cycle
+    multiply = max(mults / hw.multipliers, (dram["A"] + dram["B"] + dram["partial_write"]) / bpc)
+    merge = max(mults / hw.multipliers, (dram["partial_read"] + dram["C"]) / bpc)
+    on_chip = (mults + tree.merge_inputs) * hw.entry_bytes
+    return _report(hw, "outer", tree.product, mults, tree.comparisons, dram, on_chip,
+                   compute=2 * mults / hw.multipliers, memory=sum(dram.values()) / bpc,
+                   cycles=multiply + merge, tree=tree)
+
+
+def _sparch(A: sp.csr_matrix, B: sp.csr_matrix, hw: HardwareConfig, *, condense: bool = True,
+            huffman: bool = True, prefetch: bool = True) -> SpGEMMReport:
+    """Dataflow ``"sparch"`` (SpArch): partial matrices stream from the multipliers straight into a
+    ``hw.merge_width``-way merge tree, so they never touch DRAM when there are at most
+    ``merge_width`` of them. Three switchable parts (all on = SpArch):
+
+    * ``condense``: matrix condensing. Each row of A is pushed to the left, so condensed column j
+      holds the j-th non-zero of every row; the number of partial matrices drops from the number of
+      non-empty columns of A to the longest row's nnz. The price: a condensed column needs rows of
+      B from many different k, so B rows are fetched once per use.
+    * ``huffman``: when there are more partial matrices than merger inputs, merge them in rounds in
+      a k-ary Huffman order (smallest first) instead of the order they are produced; every round
+      but the last writes its result to DRAM and reads it back later.
+    * ``prefetch``: a row buffer of ``hw.buffer_kib`` for B with look-ahead replacement (Belady's
+      MIN: evict the row whose next use is furthest away, read from A's indices in advance), so a
+      B row used again soon is read from DRAM once (condensed only: otherwise each row is read once).
+
+    Multiplying and merging are one pipeline, limited by the merger or by DRAM, whichever is slower.
+    """
+    mults = count_multiplications(A, B)
+    tree = _merge_tree(A, B, condensed=condense, width=hw.merge_width, huffman=huffman)
+    if condense:
+        row_bytes = np.diff(B.indptr) * hw.entry_bytes
+        sequence = A.indices[tree.order]  # B rows in the order the rounds use them
+        b_data = (lookahead_fetch_bytes(sequence, row_bytes, hw.buffer_bytes) if prefetch
+                  else int(row_bytes[sequence].sum()))
+        a_bytes, b_bytes = _csr_bytes(A, hw, A.shape[0]), (B.shape[0] + 1) * hw.index_bytes + b_data
+    else:
+        a_bytes, b_bytes = _csr_bytes(A, hw, A.shape[1]), _b_rows_once(A, B, hw)
+    dram = _dram(hw, a_bytes, b_bytes, tree.spilled, tree.product)
+    on_chip = (mults + tree.merge_inputs) * hw.entry_bytes
+    compute = tree.merge_inputs / hw.multipliers  # >= mults / multipliers: the merger is the bottleneck
+    memory = sum(dram.values()) / hw.dram_bytes_per_cycle
+    return _report(hw, "sparch", tree.product, mults, tree.comparisons, dram, on_chip, compute, memory,
+                   max(compute, memory), tree=tree,
+                   options={"condense": condense, "huffman": huffman, "prefetch": prefetch})
+
+
+# The dataflows by name: each takes (A, B, hw) as canonical float64 CSR and a HardwareConfig
+# (``"sparch"`` also its three switches) and returns an SpGEMMReport.
+DATAFLOWS = {"inner": _inner_product, "outer": _outer_product, "sparch": _sparch}
+
+
 def simulate_spgemm(
     A,
     B,
@@ -415,143 +373,19 @@ def simulate_spgemm(
     """Simulate C = A @ B on the accelerator ``hw`` with ``dataflow`` "inner", "outer" or "sparch".
 
     A (M, K) and B (K, N): scipy.sparse, torch (sparse or dense) or numpy matrices. The switches
-    ``condense``, ``huffman`` and ``prefetch`` apply to "sparch" only (all on = SpArch). The model
-    and its assumptions are described in this module's docstring.
+    ``condense``, ``huffman`` and ``prefetch`` apply to "sparch" only (all on = SpArch). Each
+    dataflow is one function of ``DATAFLOWS``; the model's assumptions are in this module's docstring.
     """
     check_choice("dataflow", dataflow, set(DATAFLOWS))
     hw = HardwareConfig() if hw is None else hw
     if not isinstance(hw, HardwareConfig):
         raise TypeError(f"hw must be a HardwareConfig, got {type(hw).__name__}")
-    for name, flag in (("condense", condense), ("huffman", huffman), ("prefetch", prefetch)):
+    switches = {"condense": condense, "huffman": huffman, "prefetch": prefetch}
+    for name, flag in switches.items():
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
-    A, B = _check_operands(A, B)
-    M, K = A.shape
-    N = B.shape[1]
-    col_nnz_A, row_nnz_B = np.bincount(A.indices, minlength=K), np.diff(B.indptr)
-    mults = int(np.dot(col_nnz_A, row_nnz_B))
-    row_bytes_B = row_nnz_B * hw.entry_bytes
-    options = {"condense": condense, "huffman": huffman, "prefetch": prefetch} if dataflow == "sparch" else {}
-
-    if dataflow == "inner":
-        C = A @ B  # each C[i, j] sums a_ik * b_kj in ascending k: the order an index merge uses
-        rows_used = int(np.count_nonzero(np.diff(A.indptr)))
-        cols_used = int(np.count_nonzero(np.bincount(B.indices, minlength=N)))
-        comparisons = A.nnz * cols_used + B.nnz * rows_used
-        a_bytes, b_bytes = _csr_bytes(A, hw, M), _csr_bytes(B, hw, N)
-        fits = min(a_bytes, b_bytes) <= hw.buffer_bytes
-        passes = 1 if fits else math.ceil(a_bytes / hw.buffer_bytes)
-        dram = {"A": a_bytes, "B": passes * b_bytes, "partial_write": 0, "partial_read": 0,
-                "C": _csr_bytes(C, hw, M)}
-        on_chip = comparisons * hw.index_bytes + 2 * mults * hw.value_bytes
-        compute = comparisons / hw.multipliers
-        memory = sum(dram.values()) / hw.dram_bytes_per_cycle
-        cycles, partial, rounds_n, spilled = max(compute, memory), 0, 0, 0
-    else:
-        pipelined = dataflow == "sparch"
-        condensed = pipelined and condense
-        leaf_of_nnz, leaf_sizes = _partial_matrices(A, row_nnz_B, condensed)
-        n_leaves = leaf_sizes.size
-        width = hw.merge_width if pipelined else max(n_leaves, 2)  # OuterSPACE merges all at once
-        rounds = merge_schedule(leaf_sizes, width, huffman and pipelined) if n_leaves else [()]
-        C, round_nnz, round_inputs, order = _merge_tree_product(A, B, leaf_of_nnz, rounds, n_leaves)
-        spilled = int(round_nnz[:-1].sum())
-        comparisons = int(sum(
-            inputs * math.ceil(math.log2(max(len(picked), 2)))
-            for inputs, picked in zip(round_inputs, rounds)
-        ))
-        a_bytes = _csr_bytes(A, hw, M if condensed else K)
-        b_pointers = (K + 1) * hw.index_bytes
-        if condensed:
-            sequence = A.indices[order]  # B rows in the order the rounds use them
-            b_data = (
-                lookahead_fetch_bytes(sequence, row_bytes_B, hw.buffer_bytes)
-                if prefetch
-                else int(row_bytes_B[sequence].sum())
-            )
-        else:
-            b_data = int(row_bytes_B[col_nnz_A > 0].sum())  # each needed row of B once
-        partial_entries = spilled if pipelined else mults  # OuterSPACE spills every product
-        dram = {
-            "A": a_bytes,
-            "B": b_pointers + b_data,
-            "partial_write": partial_entries * hw.entry_bytes,
-            "partial_read": partial_entries * hw.entry_bytes,
-            "C": _csr_bytes(C, hw, M),
-        }
-        merge_inputs = int(round_inputs.sum())
-        on_chip = (mults + merge_inputs) * hw.entry_bytes
-        bpc = hw.dram_bytes_per_cycle
-        if pipelined:
-            compute = merge_inputs / hw.multipliers  # >= mults / multipliers: merger is the bottleneck
-            memory = sum(dram.values()) / bpc
-            cycles = max(compute, memory)
-        else:
-            multiply = max(mults / hw.multipliers, (dram["A"] + dram["B"] + dram["partial_write"]) / bpc)
-            merge = max(mults / hw.multipliers, (dram["partial_read"] + dram["C"]) / bpc)
-            compute = 2 * mults / hw.multipliers
-            memory = sum(dram.values()) / bpc
-            cycles = multiply + merge
-        partial, rounds_n = n_leaves, len(rounds) if n_leaves else 0
-
-    adds = max(mults - C.nnz, 0)
-    total_dram = sum(dram.values())
-    return SpGEMMReport(
-        dataflow=dataflow,
-        options=options,
-        product=C,
-        multiplications=mults,
-        comparisons=int(comparisons),
-        partial_matrices=partial,
-        merge_rounds=rounds_n,
-        spilled_entries=spilled,
-        dram_bytes={k: int(v) for k, v in dram.items()},
-        on_chip_bytes=int(on_chip),
-        compute_cycles=float(compute),
-        memory_cycles=float(memory),
-        cycles=float(cycles),
-        seconds=float(cycles) / (hw.clock_ghz * 1e9),
-        energy_pj=_energy(hw, total_dram, on_chip, mults, adds, comparisons),
-    )
-
-
-MATRIX_KINDS = ("uniform", "power_law", "banded")
-
-
-def sparse_matrix(kind: str, n: int, density: float, seed: int = 0) -> sp.csr_matrix:
-    """An (n, n) test matrix with about ``density * n * n`` non-zeros, integer values 1..9 (so
-    products and sums are exact in float64), made from ``seed``.
-
-    ``"uniform"``: positions drawn uniformly (a random sparse matrix). ``"power_law"``: row and
-    column of each non-zero drawn with probability proportional to 1/rank, then mirrored (an
-    undirected graph with hubs: a few very long rows, and the same columns). ``"banded"``: a full
-    band |i - j| <= b around the diagonal (a finite-element-like stencil), b set by the density.
-    """
-    check_choice("kind", kind, set(MATRIX_KINDS))
-    n = check_positive_int("n", n)
-    density = check_fraction("density", density)
-    rng = np.random.default_rng(seed)
-    target = round(density * n * n)
-    if kind == "banded":
-        half = max(round((density * n - 1) / 2), 0)
-        rows = np.repeat(np.arange(n), 2 * half + 1)
-        cols = rows + np.tile(np.arange(-half, half + 1), n)
-        inside = (cols >= 0) & (cols < n)
-        rows, cols = rows[inside], cols[inside]
-    else:
-        if kind == "uniform":
-            weights = np.full(n, 1.0 / n)
-        else:
-            weights = 1.0 / np.arange(1, n + 1)
-            weights /= weights.sum()
-        rows, cols = rng.choice(n, size=(2, target // 2 if kind == "power_law" else target), p=weights)
-        if kind == "power_law":  # an undirected graph: symmetric, hubs spread over the indices
-            relabel = rng.permutation(n)
-            rows, cols = np.r_[relabel[rows], relabel[cols]], np.r_[relabel[cols], relabel[rows]]
-    values = rng.integers(1, 10, size=rows.size).astype(np.float64)
-    matrix = sp.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
-    matrix.data[:] = rng.integers(1, 10, size=matrix.nnz)  # duplicates were summed: redraw values
-    return matrix
+    A, B = csr_operands(A, B)
+    return DATAFLOWS[dataflow](A, B, hw, **(switches if dataflow == "sparch" else {}))
 
 
 def compare_dataflows(A, B, hw: HardwareConfig | None = None) -> dict[str, SpGEMMReport]:

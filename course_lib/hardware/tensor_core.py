@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""A 2:4 sparse tensor core under a roofline (lesson 08), and PyTorch's real 2:4 kernels (lesson 03).
+
+``tensor_core_time(m, n, k, pattern)`` models one GEMM Y (m, n) = W (m, k) @ X (k, n) on an A100-like
+GPU (``TensorCoreConfig``): math time at peak throughput against memory time at full bandwidth, the
+larger one wins. 2:4 halves the math (half of the products are skipped) but only shrinks W in
+memory, so a memory-bound layer gains little. ``roofline_points`` places layers under the roofline.
+``semi_structured_speedup`` times ``torch.sparse.to_sparse_semi_structured`` against dense on a
+CUDA GPU of compute capability >= 8.0; ``semi_structured_status`` says whether one is present.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -1,18 +1,19 @@
 """Structured pruning: dependency groups traced with torch.fx, group scores, physical removal."""
 
 from .graph import (  # noqa: F401
-    ELEMENTWISE_FUNCTIONS,
-    ELEMENTWISE_METHODS,
-    PASSTHROUGH_FUNCTIONS,
-    PASSTHROUGH_METHODS,
-    PASSTHROUGH_MODULES,
-    RESHAPE_FUNCTIONS,
-    RESHAPE_METHODS,
     ChannelGroup,
     channel_groups,
 )
+from .ops import (  # noqa: F401
+    FUNCTION_OPS,
+    METHOD_OPS,
+    MODULE_OPS,
+    OP_KINDS,
+    features_per_channel,
+    op_kind,
+)
 from .permutation import (  # noqa: F401
-    CONVNET_CHAINS,
+    permutation_chains,
     permute_channels,
     permute_for_nm,
 )
@@ -29,6 +30,8 @@ from .surgery import (  # noqa: F401
     keep_indices,
     prune_channels,
     prune_conv_pair,
+    prune_groups,
+    resolve_group_scores,
     shrink_inputs,
     shrink_outputs,
 )
@@ -44,36 +47,37 @@ from .transformer import (  # noqa: F401
 )
 
 __all__ = [
-    "CONVNET_CHAINS",
     "CRITERIA",
     "ChannelGroup",
-    "ELEMENTWISE_FUNCTIONS",
-    "ELEMENTWISE_METHODS",
+    "FUNCTION_OPS",
     "HEAD_METHODS",
-    "PASSTHROUGH_FUNCTIONS",
-    "PASSTHROUGH_METHODS",
-    "PASSTHROUGH_MODULES",
-    "RESHAPE_FUNCTIONS",
-    "RESHAPE_METHODS",
+    "METHOD_OPS",
+    "MODULE_OPS",
+    "OP_KINDS",
     "UNIT_METHODS",
     "channel_groups",
     "channel_importance",
     "drop_head_columns",
+    "features_per_channel",
     "group_scores",
     "head_scores",
     "input_channel_norms",
     "keep_indices",
     "mlp_unit_scores",
     "n_pruned",
+    "op_kind",
+    "permutation_chains",
     "permute_channels",
     "permute_for_nm",
     "prune_channels",
     "prune_conv_pair",
+    "prune_groups",
     "prune_heads_and_units",
     "pruned_channels",
     "pruned_overlap",
     "remove_heads",
     "remove_mlp_units",
+    "resolve_group_scores",
     "shrink_inputs",
     "shrink_outputs",
 ]

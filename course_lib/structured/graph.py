@@ -1,4 +1,4 @@
-"""Channel pruning that really shrinks the model.
+"""Dependency groups: which layers must lose the same channels when channels are really removed.
 
 Removing output channel c of a conv is not a local edit: channel c is also normalised by the
 BatchNorm after the conv and read by every layer that consumes the conv's output (the next conv's
@@ -6,53 +6,22 @@ input channel c, or a block of features of a Linear after a flatten). Channels j
 addition must go together, from every conv that writes into the sum. Such a set of layers that must
 lose the same channels is a *dependency group*.
 
-This module finds the groups by tracing the model's graph with ``torch.fx`` (nothing is hard-coded
-per architecture), scores channels (filter norms, BatchNorm gamma, the next layer's input-channel
-norm, first-order Taylor, random), removes the lowest-scoring channels of each group from a copy of
-the model, and picks per-group ratios for a MAC budget from a sensitivity scan.
+This module finds the groups (lesson 04; lesson 03 uses them to permute channels) by tracing the
+model's graph with ``torch.fx``: nothing is hard-coded per architecture. How each operation treats
+channels comes from the one op table, :mod:`.ops`. Scoring the channels is :mod:`.scores`' job and
+removing them :mod:`.surgery`'s.
 
-Conventions: a channel lives in dim 1 of an activation (B, C, ...) and in dim 0 of the producing
-layer's weight. ``ratio`` is the fraction of a group's channels removed: ``round(ratio * C)``,
-but at least one channel always stays.
+Conventions: a channel lives in dim 1 of an activation (B, C, ...), in dim 0 of the weight of the
+layer that produces it and in dim 1 of the weights of the layers that read it.
 """
 
-import operator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
-# Layers and operations that keep the channels of their input where they are, one for one.
-PASSTHROUGH_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
-    nn.Hardsigmoid, nn.Dropout, nn.Dropout2d, nn.Identity, nn.MaxPool2d, nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
-)  # fmt: skip
-
-
-PASSTHROUGH_FUNCTIONS = {
-    torch.relu, F.relu, F.relu6, F.leaky_relu, F.gelu, F.silu, torch.sigmoid, torch.tanh,
-    F.hardswish, F.dropout, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d,
-}  # fmt: skip
-
-
-PASSTHROUGH_METHODS = {"relu", "relu_", "sigmoid", "tanh", "contiguous", "clone", "detach"}
-
-
-# Elementwise operations between tensors: operands with the same channels must be pruned together.
-ELEMENTWISE_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.mul, operator.imul,
-                         torch.add, torch.sub, torch.mul}  # fmt: skip
-
-
-ELEMENTWISE_METHODS = {"add", "add_", "sub", "mul", "mul_"}
-
-
-RESHAPE_FUNCTIONS = {torch.flatten}
-
-
-RESHAPE_METHODS = {"flatten", "view", "reshape"}
+from .ops import features_per_channel, op_kind
 
 
 @dataclass
@@ -196,7 +165,7 @@ def channel_groups(model: nn.Module, example_input: torch.Tensor) -> list[Channe
             continue
         first, (first_space, repeat) = inputs[0], space[inputs[0]]
         module = graph_module.get_submodule(node.target) if node.op == "call_module" else None
-        target = node.target
+        kind = op_kind(node, module)  # None for layers with weights and unknown operations
         if module is not None and any(True for _ in module.parameters(recurse=False)):
             if node.target in called:
                 fail(node, "the module is called more than once (shared weights)")
@@ -213,20 +182,14 @@ def channel_groups(model: nn.Module, example_input: torch.Tensor) -> list[Channe
                 fail(node, f"only a (B, features) input is supported, got shape {_shape(first)}")
             spaces.group(first_space).consumers.append((node.target, repeat))
             space[node] = (spaces.new(shape[1], producer=node.target), 1)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        elif kind == "norm":
             spaces.group(first_space).norms.append(node.target)
             space[node] = space[first]
-        elif (
-            isinstance(module, PASSTHROUGH_MODULES)
-            or (node.op == "call_function" and target in PASSTHROUGH_FUNCTIONS)
-            or (node.op == "call_method" and target in PASSTHROUGH_METHODS)
-        ):
+        elif kind in ("zero_preserving", "channelwise"):
             if shape[:2] != _shape(first)[:2]:
                 fail(node, f"it changes the channel dimension {_shape(first)} -> {shape}")
             space[node] = space[first]
-        elif (node.op == "call_function" and target in ELEMENTWISE_FUNCTIONS) or (
-            node.op == "call_method" and target in ELEMENTWISE_METHODS
-        ):
+        elif kind in ("sum", "product"):
             # Operands broadcast along channels (size 1) do not tie anything.
             tied = [a for a in inputs if len(_shape(a)) > 1 and _shape(a)[1] == shape[1] > 1]
             if {space[a][1] for a in tied} - {repeat}:
@@ -235,15 +198,10 @@ def channel_groups(model: nn.Module, example_input: torch.Tensor) -> list[Channe
             for a in tied:
                 root = spaces.union(root, space[a][0])
             space[node] = (root, repeat)
-        elif isinstance(module, nn.Flatten) or (
-            (node.op == "call_function" and target in RESHAPE_FUNCTIONS)
-            or (node.op == "call_method" and target in RESHAPE_METHODS)
-        ):
-            before = _shape(first)
-            per_channel = 1
-            for size in before[2:]:
-                per_channel *= size
-            if shape != (before[0], before[1] * per_channel):
+        elif kind == "flatten":
+            per_channel = features_per_channel(_shape(first), shape)
+            if per_channel is None:
+                before = _shape(first)
                 fail(node, f"only flattening (B, C, ...) to (B, C*...) is supported, got {before} -> {shape}")
             space[node] = (first_space, repeat * per_channel)
         else:

@@ -1,10 +1,22 @@
-"""TODO docstring."""
+"""Channel permutations for N:M sparsity (lesson 03): reorder the channels between two layers so
+that the N:M mask of the layer that reads them keeps more weight magnitude, without changing what
+the network computes.
 
+A chain is ``(consumer, producer, norm)``: ``producer`` (Conv2d/Linear) writes C channels, an
+optional BatchNorm ``norm`` normalises them, only channel-wise operations follow (ReLU, pooling,
+dropout, ...), and ``consumer`` (Conv2d/Linear) reads them in dim 1 of its weight (Co, C, ...).
+Permuting the producer's output rows, the norm's per-channel tensors and the consumer's input
+columns alike leaves the function unchanged. The chains are found by tracing the model
+(``channel_groups``), and the permutation of each is searched on the consumer's weight
+(``pruning.search_permutation``, the one-matrix part).
+"""
 
 import torch
 
+from ..core.validation import check_positive_int
 from ..pruning.nm import kept_magnitude, nm_mask
 from ..pruning.permutation import search_permutation
+from .graph import channel_groups
 
 
 def _module(model: torch.nn.Module, name: str, kinds: tuple, argument: str) -> torch.nn.Module:
@@ -50,21 +62,44 @@ def permute_channels(
     return model
 
 
-# The ConvNet's producer -> consumer chains a permutation can reorder: (consumer, producer, norm).
-# fc1 reads conv3's channels through a flatten (each channel is 4 features), so it is not listed.
-CONVNET_CHAINS = (("conv2", "conv1", "bn1"), ("conv3", "conv2", "bn2"), ("fc2", "fc1", None))
+Chain = tuple[str, str, str | None]  # (consumer, producer, norm or None)
 
 
-def permute_for_nm(model: torch.nn.Module, n: int, m: int, chains=CONVNET_CHAINS) -> list[dict]:
-    """Search and apply an input-channel permutation for each ``(consumer, producer, norm)`` chain.
+def permutation_chains(model: torch.nn.Module, example_input: torch.Tensor) -> list[Chain]:
+    """The ``(consumer, producer, norm)`` chains of ``model`` whose channels a permutation can reorder,
+    in the order they run, from its dependency groups (``channel_groups(model, example_input)``).
 
-    Modifies ``model`` in place (pass a copy to keep the original); its outputs do not change.
-    Returns one row per chain: the consumer's name, ``before`` and ``after``: kept magnitude under the
-    N:M mask without and with the permutation, and ``gain`` = after / before - 1.
+    A group is a chain when it has one producer, at most one norm and one consumer that reads each
+    channel as one input channel, and does not reach the model's output. Left out: residual groups
+    (several producers), channels read by several layers, and channels a Linear reads through a
+    flatten (each channel is a block of features there), e.g. the ConvNet's conv3 -> fc1.
     """
+    chains = []
+    for group in channel_groups(model, example_input):
+        if not group.prunable or len(group.producers) != 1 or len(group.norms) > 1:
+            continue
+        if len(group.consumers) != 1 or group.consumers[0][1] != 1:
+            continue
+        chains.append((group.consumers[0][0], group.producers[0], group.norms[0] if group.norms else None))
+    return chains
+
+
+def permute_for_nm(model: torch.nn.Module, n: int, m: int, example_input: torch.Tensor) -> list[dict]:
+    """Search and apply an input-channel permutation for every chain of ``permutation_chains``.
+
+    ``example_input`` (B, ...) is one batch the model accepts (for tracing). Chains whose consumer
+    reads a number of channels that is not a multiple of ``m`` are left out (a permutation moves
+    whole channels between groups of ``m``). Modifies ``model`` in place (pass a copy to keep the
+    original); its outputs do not change. Returns one row per chain: the consumer's name, ``before``
+    and ``after``: kept magnitude under the N:M mask without and with the permutation, and
+    ``gain`` = after / before - 1.
+    """
+    check_positive_int("m", m)
     report = []
-    for consumer, producer, norm in chains:
+    for consumer, producer, norm in permutation_chains(model, example_input):
         weight = _module(model, consumer, (torch.nn.Conv2d, torch.nn.Linear), "consumer").weight
+        if weight.shape[1] % m:
+            continue
         before = kept_magnitude(weight, nm_mask(weight, n, m))
         permute_channels(model, search_permutation(weight, n, m), consumer, producer, norm)
         after = kept_magnitude(weight, nm_mask(weight, n, m))

@@ -1,4 +1,15 @@
-"""TODO docstring."""
+"""Physical channel removal (lesson 04): a new, really smaller model, not a mask.
+
+For every dependency group (``channel_groups``) the lowest-scoring channels are cut from all its
+layers at once: output rows of the producers' weights (Conv2d (Co, Ci, Kh, Kw) or Linear (out, in))
+and their biases, the BatchNorm's per-channel parameters and statistics, and the input columns of
+the consumers' weights (a Linear after a flatten loses a block of ``repeat`` = H*W features per
+channel). ``ratio`` is the fraction of a group's channels removed: ``round(ratio * C)``, but at
+least one channel always stays. ``prune_channels`` and ``prune_groups`` never change the model
+passed in (they prune a deep copy); ``shrink_outputs`` and ``shrink_inputs`` edit one layer in place.
+``analysis.sensitivity`` builds on ``resolve_group_scores`` and ``prune_groups`` to prune one group at
+a time.
+"""
 
 import copy
 from collections.abc import Callable
@@ -45,8 +56,6 @@ def shrink_inputs(module: nn.Module, keep: torch.Tensor, repeat: int = 1) -> Non
         module.in_features = len(features)
 
 
-
-
 def _group_ratios(groups: list[ChannelGroup], ratio) -> dict[str, float]:
     """``ratio`` (one float, or {group or producer name: float}) as {prunable group name: ratio}."""
     prunable = [g for g in groups if g.prunable]
@@ -81,8 +90,10 @@ def keep_indices(scores: torch.Tensor, ratio: float) -> torch.Tensor:
     return keep_largest(scores, n_pruned(len(scores), ratio)).nonzero().flatten()
 
 
-def _prune(model: nn.Module, groups, scores, ratios: dict[str, float]) -> nn.Module:
-    """A smaller deep copy of ``model``; ``ratios`` maps group names to the fraction removed."""
+def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str, torch.Tensor],
+                 ratios: dict[str, float]) -> nn.Module:
+    """A smaller deep copy of ``model``: from each of ``groups`` named in ``ratios`` (group name ->
+    fraction removed), the channels with the lowest ``scores`` (group name -> (C,)) removed."""
     pruned = copy.deepcopy(model)
     modules = dict(pruned.named_modules())
     for group in groups:
@@ -101,7 +112,10 @@ def _prune(model: nn.Module, groups, scores, ratios: dict[str, float]) -> nn.Mod
     return pruned
 
 
-def _resolve_scores(model, groups, importance, batch, seed: int = 0) -> dict[str, torch.Tensor]:
+def resolve_group_scores(model: nn.Module, groups: list[ChannelGroup], importance: str | Callable,
+                         batch=None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Scores (group name -> (C,)) of every prunable group: ``importance`` is a criterion name of
+    ``group_scores`` (``batch`` and ``seed`` are passed on) or a callable ``(model, group) -> (C,)``."""
     if callable(importance):
         return {g.name: importance(model, g) for g in groups if g.prunable}
     return group_scores(model, groups, importance, batch, seed)
@@ -126,7 +140,7 @@ def prune_channels(
     """
     groups = channel_groups(model, example_input)
     ratios = _group_ratios(groups, ratio)
-    pruned = _prune(model, groups, _resolve_scores(model, groups, importance, batch, seed), ratios)
+    pruned = prune_groups(model, groups, resolve_group_scores(model, groups, importance, batch, seed), ratios)
     _check_forward(model, pruned, example_input)
     return pruned
 

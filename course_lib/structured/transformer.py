@@ -1,4 +1,4 @@
-"""Structured pruning of a transformer: remove whole attention heads and MLP hidden units.
+"""Structured pruning of a transformer (lesson 10): remove whole attention heads and MLP hidden units.
 
 Removing head h of a block deletes rows h*D..(h+1)*D-1 of its query, key and value projections (and
 their biases) and the same columns of the attention output projection; removing MLP hidden unit j
