@@ -2,7 +2,12 @@
 
 import math
 
+from check_helpers import assert_check_passes_and_rejects
+
 from course_lib.checks import lesson06 as check
+from course_lib.recipes.post_training import choose_post_training as choose_post_training_from
+from course_lib.recipes.post_training import post_training_sweep
+from course_lib.train import evaluate
 
 
 def lora_forward(x, weight, bias, a, b, scale):
@@ -46,3 +51,26 @@ def test_wanda_scores():
     assert not squared and "case 1" in repr(squared)
     per_row = check.wanda_scores(lambda w, x: w.abs() * x.norm(dim=1)[: w.shape[1]])  # wrong axis
     assert not per_row and "case 1" in repr(per_row)
+
+
+def choose_post_training(dense, calibration, val_loader, sparsities, max_drop):
+    """The reference design: sweep every recipe at every sparsity on validation, keep the sparsest
+    choice within max_drop of dense."""
+    accuracies = post_training_sweep(dense, calibration, val_loader, sparsities)
+    return choose_post_training_from(accuracies, evaluate(dense, val_loader), max_drop)
+
+
+def fixed(recipe, sparsity):
+    def choose(dense, calibration, val_loader, sparsities, max_drop):
+        return recipe, sparsity
+    choose.__name__ = f"always {recipe} at {sparsity}"
+    return choose
+
+
+def test_post_training_choice():
+    assert_check_passes_and_rejects(check.post_training_choice, choose_post_training, [
+        fixed("wanda + least squares", 0.7),  # the sparsest, whatever it costs
+        fixed("magnitude", 0.5),              # meets the target, but far from the sparsest
+    ])
+    not_a_pair = check.post_training_choice(lambda *args: "wanda")
+    assert not not_a_pair and "expected a pair" in repr(not_a_pair)

@@ -1,7 +1,9 @@
 """Each lesson-07 check passes on the reference answer and fails on plausible wrong ones."""
 
 import torch
+from check_helpers import assert_check_passes_and_rejects
 
+from course_lib import hardware
 from course_lib.checks import lesson07 as check
 
 
@@ -55,11 +57,29 @@ def test_decode_relative():
     assert not padding and "case 4 (a padding zero" in repr(padding)
 
 
-def test_csr_bits():
-    assert check.csr_bits(lambda s, nnz, v, i: nnz * (v + i) + (s[0] + 1) * i)
-    no_plus_one = check.csr_bits(lambda s, nnz, v, i: nnz * (v + i) + s[0] * i)
-    assert not no_plus_one and "case 1" in repr(no_plus_one)
-    columns = check.csr_bits(lambda s, nnz, v, i: nnz * (v + i) + (s[1] + 1) * i)
-    assert not columns and "case 1" in repr(columns)
-    no_indices = check.csr_bits(lambda s, nnz, v, i: nnz * v + (s[0] + 1) * i)
-    assert not no_indices and "case 1" in repr(no_indices)
+def choose_storage(matrix):
+    """The reference design: the format and narrowest index width with the fewest bits by formula."""
+    shape, nnz, v = tuple(matrix.shape), int((matrix != 0).sum()), matrix.element_size() * 8
+    options = [(("dense", None), hardware.storage_bits("dense", shape, nnz, v)),
+               (("bitmap", None), hardware.storage_bits("bitmap", shape, nnz, v))]
+    widest = {"coo": max(shape) - 1, "csr": max(shape[1] - 1, nnz), "csc": max(shape[0] - 1, nnz)}
+    for fmt, largest in widest.items():
+        bits = hardware.index_bits_for(largest)
+        options.append(((fmt, bits), hardware.storage_bits(fmt, shape, nnz, v, bits)))
+    return min(options, key=lambda option: option[1])[0]
+
+
+def by_measurement(candidates):
+    return lambda m: min(candidates, key=lambda c: check.stored_bytes(m, *c))
+
+
+def test_choose_storage():
+    assert_check_passes_and_rejects(check.choose_storage, choose_storage, [
+        by_measurement([("csr", 32)]),                                   # what torch.sparse stores
+        by_measurement([("csr", 16)]),                                   # narrow, but always CSR
+        by_measurement([("bitmap", None)]),                              # a bitmap pays for every entry
+        by_measurement([("csr", 16), ("bitmap", None)]),                 # forgets CSC on a tall matrix
+        by_measurement([("csr", 16), ("csc", 16), ("bitmap", None)]),    # forgets dense at 0% sparsity
+    ])
+    too_narrow = check.choose_storage(lambda m: ("csr", 8))
+    assert not too_narrow and "case 1" in repr(too_narrow) and "raised" in repr(too_narrow)

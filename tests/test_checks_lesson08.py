@@ -1,5 +1,8 @@
+import math
+
 import numpy as np
 import pytest
+from check_helpers import assert_check_passes_and_rejects
 
 from course_lib.checks import lesson08 as check
 from course_lib.hardware import condense, count_multiplications, linear_zero_outputs
@@ -64,3 +67,23 @@ def test_not_done_yet_message():
         raise NotImplementedError
 
     assert "not done yet" in repr(check.outer_product_multiplications(todo))
+
+
+def choose_dataflow(A, B, hw):
+    """The reference design: each dataflow's DRAM traffic by its closed form, the smaller one wins."""
+    eb, ib = hw.entry_bytes, hw.index_bytes
+    a = A.nnz * eb + (A.shape[0] + 1) * ib
+    b_rows, b_cols = B.nnz * eb + (B.shape[0] + 1) * ib, B.nnz * eb + (B.shape[1] + 1) * ib
+    c = (A @ B).nnz * eb + (A.shape[0] + 1) * ib
+    passes = 1 if min(a, b_cols) <= hw.buffer_bytes else math.ceil(a / hw.buffer_bytes)
+    mults = int(np.dot(A.getnnz(axis=0), B.getnnz(axis=1)))
+    return "inner" if a + passes * b_cols + c <= a + b_rows + 2 * mults * eb + c else "outer"
+
+
+def test_choose_dataflow():
+    assert_check_passes_and_rejects(check.choose_dataflow, choose_dataflow, [
+        lambda A, B, hw: "inner",                                          # never re-reads B? it does
+        lambda A, B, hw: "outer",                                          # every product goes to DRAM
+        lambda A, B, hw: "inner" if A.nnz * 8 <= hw.buffer_bytes else "outer",  # only asks whether A fits
+    ])
+    assert "expected" in repr(check.choose_dataflow(lambda A, B, hw: "sparch"))  # not one of the two

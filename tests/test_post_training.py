@@ -14,6 +14,7 @@ from course_lib.recipes import (
     recalibrate_batchnorm,
     reconstruct_weight,
 )
+from course_lib.recipes.post_training import choose_post_training, post_training_sweep
 
 
 def row_mask(scores, sparsity):
@@ -199,3 +200,26 @@ def test_recalibrate_batchnorm_uses_the_batch_statistics_and_copies():
 def test_recalibrate_batchnorm_needs_a_batchnorm():
     with pytest.raises(ValueError, match="no BatchNorm layer"):
         recalibrate_batchnorm(nn.Linear(3, 2), torch.randn(4, 3))
+
+
+def test_choose_post_training_takes_the_sparsest_recipe_that_meets_the_target():
+    accuracies = {("magnitude", 0.5): 0.97, ("magnitude", 0.6): 0.90, ("wanda", 0.5): 0.98,
+                  ("wanda", 0.6): 0.96, ("wanda", 0.7): 0.80}
+    assert choose_post_training(accuracies, 0.99, 0.03) == ("wanda", 0.6)
+    assert choose_post_training(accuracies, 0.99, 0.015) == ("wanda", 0.5)  # most accurate at 50%
+    assert choose_post_training(accuracies, 0.99, 0.0) is None
+    with pytest.raises(ValueError, match="max_drop"):
+        choose_post_training(accuracies, 0.99, 1.5)
+
+
+def test_post_training_sweep_prunes_copies_and_scores_each_recipe():
+    model = small_model()
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    loader = [(x, torch.arange(16) % 10)]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = post_training_sweep(model, x, loader, [0.5, 0.9], ["magnitude", "wanda + least squares"])
+    assert set(result) == {(r, s) for r in ("magnitude", "wanda + least squares") for s in (0.5, 0.9)}
+    assert all(0.0 <= a <= 1.0 for a in result.values())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="recipe"):
+        post_training_sweep(model, x, loader, [0.5], ["sparsegpt"])

@@ -2,10 +2,16 @@
 
 import torch
 
+from ..core.seeds import seed_offset, shifted
+from ..data import digits_splits, make_loader
+from ..models import load_pretrained
 from ..pruning import wanda_scores as _wanda_scores
 from ..recipes import adapter_parameters as _adapter_parameters
 from ..recipes import lora_linear as _lora_linear
-from . import Case, run_check
+from ..recipes import post_training_prune
+from ..recipes.post_training import POST_TRAINING_RECIPES, choose_post_training, post_training_sweep
+from ..train import evaluate
+from . import Case, CheckResult, run_check
 
 
 def _random(*shape, seed: int) -> torch.Tensor:
@@ -57,3 +63,58 @@ def wanda_scores(fn):
         Case("64x256 weight, 128 calibration rows", (_random(64, 256, seed=23), _random(128, 256, seed=24))),
     ]
     return run_check("6.3", fn, reference, cases)
+
+
+# ---------------------------------------------------------------- exercise 6.4 (a design task)
+
+CHOICE_SPARSITIES = (0.5, 0.6, 0.7)  # the grid the learner chooses from (fraction of weights pruned)
+CHOICE_MAX_DROP = 0.02  # at most 2 points of validation accuracy below the dense model
+_reference_sweeps: dict = {}
+
+
+def _choice_setup():
+    """The kit's dense ConvNet, a 128-image calibration batch from the training split and the
+    validation loader: what the learner's function receives and what the outcome is measured on."""
+    splits = digits_splits()
+    order = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(shifted(0)))
+    return load_pretrained("convnet"), splits.train.x[order[:128]], make_loader(splits.validation, 512)
+
+
+def post_training_choice(fn, max_drop: float = CHOICE_MAX_DROP) -> CheckResult:
+    """Exercise 6.4: ``fn(dense, calibration, val_loader, sparsities, max_drop)`` returns a
+    (recipe, sparsity) pair. Measured here: the dense model pruned after training with that choice
+    must stay within ``max_drop`` of dense validation accuracy, and be as sparse as the sparsest
+    recipe in ``POST_TRAINING_RECIPES`` on the grid that meets the target."""
+    where = f"Exercise 6.4, case 1 (validation accuracy at most {max_drop:.0%} below dense)"
+    dense, calibration, val_loader = _choice_setup()
+    try:
+        choice = fn(dense, calibration, val_loader, CHOICE_SPARSITIES, max_drop)
+    except NotImplementedError:
+        return CheckResult("6.4", False, "Exercise 6.4 is not done yet: replace `raise NotImplementedError` "
+                           "in the exercise cell with your code, run that cell, then run this check again.")
+    except Exception as err:  # the learner's code failed: report it, not a traceback
+        return CheckResult("6.4", False, f"✗ {where}: raised {type(err).__name__}: {err}")
+    if not (isinstance(choice, tuple) and len(choice) == 2 and choice[0] in POST_TRAINING_RECIPES
+            and choice[1] in CHOICE_SPARSITIES):
+        return CheckResult("6.4", False, f"✗ {where}: expected a pair (recipe, sparsity) with a recipe "
+                           f"from {list(POST_TRAINING_RECIPES)} and a sparsity from {CHOICE_SPARSITIES}, "
+                           f"got {choice!r}")
+    baseline = evaluate(dense, val_loader)
+    key = seed_offset()
+    if key not in _reference_sweeps:
+        _reference_sweeps[key] = post_training_sweep(dense, calibration, val_loader, CHOICE_SPARSITIES)
+    best = choose_post_training(_reference_sweeps[key], baseline, max_drop)
+    recipe, sparsity = choice
+    accuracy = evaluate(post_training_prune(dense, calibration, sparsity, **POST_TRAINING_RECIPES[recipe])[0],
+                        val_loader)
+    if accuracy < baseline - max_drop - 1e-12:
+        target = baseline - max_drop
+        return CheckResult("6.4", False, f"✗ {where}: expected validation accuracy >= {target:.2%}, "
+                           f"got {accuracy:.2%} with {recipe} at {sparsity:.0%}")
+    if best is not None and sparsity < best[1]:
+        return CheckResult("6.4", False, f"✗ {where}: expected a sparsity of at least {best[1]:.0%} "
+                           f"that meets the target, got {sparsity:.0%} ({recipe}, {accuracy:.2%} "
+                           "on validation)")
+    return CheckResult("6.4", True, f"✓ Exercise 6.4: {recipe} at {sparsity:.0%} keeps "
+                       f"{accuracy:.2%} validation accuracy (dense {baseline:.2%}): the sparsest choice "
+                       "that meets the target.")

@@ -54,17 +54,57 @@ def decode_relative(fn):
     return run_check("7.2", fn, _decode_relative, cases)
 
 
-def _csr_bits(shape, nnz: int, value_bits: int, index_bits: int) -> int:
-    return hardware.storage_bits("csr", shape, nnz, value_bits, index_bits)
+# ---------------------------------------------------------------- exercise 7.3 (a design task)
+
+STORAGE_CHOICES = ("dense", "coo", "csr", "csc", "bitmap")  # the formats to choose from
+CHOICE_INDEX_WIDTHS = (8, 16, 32)  # index widths to choose from (ignored for dense and bitmap)
 
 
-def csr_bits(fn):
-    """Exercise 7.3: bits CSR needs for an (R, C) matrix with nnz non-zeros, by the formula."""
+def stored_bytes(matrix: torch.Tensor, fmt: str, index_bits: int | None) -> int:
+    """Bytes ``matrix`` really takes when encoded as ``fmt`` with ``index_bits``-bit indices."""
+    if fmt not in STORAGE_CHOICES:
+        raise ValueError(f"fmt must be one of {list(STORAGE_CHOICES)}, got {fmt!r}")
+    if fmt == "dense":
+        return matrix.numel() * matrix.element_size()
+    if fmt == "bitmap":
+        return hardware.encode(matrix, "bitmap").nbytes
+    return hardware.encode(matrix, fmt, index_bits=index_bits).nbytes
+
+
+def _smallest_bytes(matrix: torch.Tensor) -> int:
+    sizes = [stored_bytes(matrix, "dense", None), stored_bytes(matrix, "bitmap", None)]
+    for fmt in ("coo", "csr", "csc"):
+        for bits in CHOICE_INDEX_WIDTHS:
+            try:
+                sizes.append(stored_bytes(matrix, fmt, bits))
+            except ValueError:  # too narrow for this matrix's indices
+                pass
+    return min(sizes)
+
+
+def _pruned(rows: int, cols: int, sparsity: float, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    weight = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed))
+    return hardware.prune_matrix(weight, sparsity, dtype)
+
+
+def choose_storage(fn):
+    """Exercise 7.3: ``fn(matrix)`` returns (format, index_bits); the check encodes the matrix that
+    way and compares the bytes really stored with the fewest any choice achieves."""
     cases = [
-        Case("the 3x4 example: 3 non-zeros, fp32, 32-bit indices", ((3, 4), 3, 32, 32)),
-        Case("fc1 at 90% sparsity, fp32, 32-bit indices", ((64, 256), 1638, 32, 32)),
-        Case("a wide matrix, fp16 values, 16-bit indices", ((4, 1000), 100, 16, 16)),
-        Case("a tall matrix, int8 values, 8-bit indices", ((200, 3), 50, 8, 8)),
-        Case("no non-zeros at all", ((10, 10), 0, 32, 16)),
+        Case("fc1-sized 64x256, fp32, 90% sparse", (_pruned(64, 256, 0.9, torch.float32, 0),)),
+        Case("256x1024, fp32, 99% sparse", (_pruned(256, 1024, 0.99, torch.float32, 1),)),
+        Case("tall 1024x64, fp16, 98% sparse", (_pruned(1024, 64, 0.98, torch.float16, 2),)),
+        Case("64x64, int8, 50% sparse", (_pruned(64, 64, 0.5, torch.int8, 3),)),
+        Case("32x32, int8, nothing pruned", (_pruned(32, 32, 0.0, torch.int8, 4),)),
+        Case("wide 16x4096, fp32, 99.5% sparse", (_pruned(16, 4096, 0.995, torch.float32, 5),)),
     ]
-    return run_check("7.3", fn, _csr_bits, cases)
+
+    def measured(choose):
+        def bytes_of(matrix):
+            choice = choose(matrix)
+            if not (isinstance(choice, tuple) and len(choice) == 2):
+                raise TypeError(f"expected a pair (format, index_bits), got {choice!r}")
+            return stored_bytes(matrix, *choice)
+        return bytes_of
+
+    return run_check("7.3", measured(fn), _smallest_bytes, cases)

@@ -4,7 +4,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..hardware import condense, count_multiplications, linear_zero_outputs, sparse_matrix
+from ..hardware import (
+    HardwareConfig,
+    condense,
+    count_multiplications,
+    linear_zero_outputs,
+    simulate_spgemm,
+    sparse_matrix,
+)
 from . import Case, run_check
 
 
@@ -55,3 +62,44 @@ def zero_outputs(fn):
              (w, torch.tensor([False, True, False, True, False]))),
     ]
     return run_check("8.3", fn, lambda W, z: linear_zero_outputs(W, z), cases)
+
+
+# ---------------------------------------------------------------- exercise 8.4 (a design task)
+
+
+def _dram(A, B, hw, dataflow) -> int:
+    return simulate_spgemm(A, B, dataflow, hw).dram_total
+
+
+def _dense(rows, cols, seed):
+    values = np.random.default_rng(seed).integers(1, 10, size=(rows, cols)).astype(float)
+    return sp.csr_matrix(values)
+
+
+def choose_dataflow(fn):
+    """Exercise 8.4: ``fn(A, B, hw)`` returns "inner" or "outer" from predicted DRAM traffic; the
+    check simulates both and accepts the one that really moves fewer bytes (either one on a tie)."""
+    small, tiny = HardwareConfig(buffer_kib=16), HardwareConfig(buffer_kib=1)
+    cases = [
+        Case("uniform 300x300 squared, 16 KiB buffer",
+             (sparse_matrix("uniform", 300, 0.01, 1),) * 2 + (small,)),
+        Case("a 90%-pruned 256x256 weight times dense activations (256x16), 16 KiB buffer",
+             (sparse_matrix("uniform", 256, 0.1, 3), _dense(256, 16, 4), small)),
+        Case("uniform 2000x2000 at 0.05% density squared, 1 KiB buffer",
+             (sparse_matrix("uniform", 2000, 0.0005, 5),) * 2 + (tiny,)),
+        Case("power-law 400x400 squared, 16 KiB buffer",
+             (sparse_matrix("power_law", 400, 0.02, 2),) * 2 + (small,)),
+        Case("banded 1500x1500 squared, 1 KiB buffer",
+             (sparse_matrix("banded", 1500, 0.002, 0),) * 2 + (tiny,)),
+    ]
+
+    def traffic_of(choose):
+        def measured(A, B, hw):
+            choice = choose(A, B, hw)
+            if choice not in ("inner", "outer"):
+                raise ValueError(f'expected "inner" or "outer", got {choice!r}')
+            return _dram(A, B, hw, choice)
+        return measured
+
+    return run_check("8.4", traffic_of(fn),
+                     lambda A, B, hw: min(_dram(A, B, hw, "inner"), _dram(A, B, hw, "outer")), cases)

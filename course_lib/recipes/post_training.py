@@ -30,6 +30,7 @@ from ..core.selection import keep_largest_per_row
 from ..core.validation import check_choice, check_fraction, check_positive_int
 from ..pruning.importance import LayerData, get_criterion
 from ..pruning.nm import nm_mask
+from ..train import evaluate
 
 METHODS = ("magnitude", "wanda")
 
@@ -184,3 +185,43 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
     for bn, momentum in zip(norms, momenta, strict=True):
         bn.momentum = momentum
     return fixed.eval()
+
+
+# The post-training recipes lesson 06 compares, by name: keyword arguments of ``post_training_prune``.
+POST_TRAINING_RECIPES = {
+    "magnitude": {"method": "magnitude"},
+    "wanda": {"method": "wanda"},
+    "wanda + least squares": {"method": "wanda", "reconstruct": True},
+}
+
+
+def post_training_sweep(
+    model: nn.Module, x: torch.Tensor, loader, sparsities, recipes=tuple(POST_TRAINING_RECIPES)
+) -> dict[tuple[str, float], float]:
+    """Accuracy on ``loader`` of ``model`` pruned after training by each recipe at each sparsity.
+
+    ``recipes`` are names of ``POST_TRAINING_RECIPES``; ``x`` is the calibration batch. Returns
+    ``{(recipe, sparsity): accuracy}``; every entry prunes a fresh copy, ``model`` is unchanged. Use a
+    validation loader here when the result chooses anything.
+    """
+    for name in recipes:
+        check_choice("recipe", name, set(POST_TRAINING_RECIPES))
+    sparsities = [check_fraction("sparsity", s) for s in sparsities]
+    return {
+        (name, s): evaluate(post_training_prune(model, x, s, **POST_TRAINING_RECIPES[name])[0], loader)
+        for name in recipes
+        for s in sparsities
+    }
+
+
+def choose_post_training(accuracies: dict, baseline: float, max_drop: float) -> tuple[str, float] | None:
+    """The (recipe, sparsity) of ``accuracies`` with the highest sparsity whose accuracy is at most
+    ``max_drop`` below ``baseline``; among equal sparsities the most accurate, then the first listed.
+    ``None`` when nothing meets the target. ``accuracies`` is ``post_training_sweep``'s result."""
+    max_drop = check_fraction("max_drop", max_drop)
+    meets = [(s, acc, -i, name) for i, ((name, s), acc) in enumerate(accuracies.items())
+             if acc >= baseline - max_drop - 1e-12]
+    if not meets:
+        return None
+    sparsity, _, _, name = max(meets)
+    return name, sparsity
