@@ -7,7 +7,7 @@ from course_lib import data, models, pruning, train
 def _train_once(seed):
     train.seed_everything(seed)
     model = models.MLP()
-    loader, _ = data.digits_loaders(seed=seed)
+    loader = data.digits_loaders(seed=seed).train
     train.train(model, loader, epochs=2, progress=False)
     return model
 
