@@ -26,3 +26,18 @@ def test_prune_below():
     assert not at_threshold and "exactly at the threshold" in repr(at_threshold)
     signed = check.prune_below(lambda w, t: torch.where(w < t, torch.zeros_like(w), w))
     assert not signed and "case 1" in repr(signed)
+
+
+def _largest_within(sparsities, accuracies, dense, max_drop):
+    return max(s for s, a in zip(sparsities, accuracies) if a >= dense - max_drop)
+
+
+def test_choose_sparsity_measures_the_choice_on_validation():
+    assert check.choose_sparsity(_largest_within)
+    timid = check.choose_sparsity(lambda s, a, d, m: 0.5)
+    assert not timid and "leaving weights in" in repr(timid)
+    greedy = check.choose_sparsity(lambda s, a, d, m: 0.9)
+    assert not greedy and "over budget" in repr(greedy)
+    percent_confusion = check.choose_sparsity(lambda s, a, d, m: _largest_within(s, a, d, 100 * m))
+    assert not percent_confusion and "case 1" in repr(percent_confusion)
+    assert not check.choose_sparsity(lambda s, a, d, m: "0.6")

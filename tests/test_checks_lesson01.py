@@ -14,16 +14,6 @@ def test_magnitude_mask():
     assert not half_up and "round(0.25 * 10)" in repr(half_up)
 
 
-def test_project_l0():
-    assert check.project_l0(pruning.project_l0)
-    mask_only = check.project_l0(lambda w, n: core.keep_largest(w.abs(), w.numel() - n))
-    assert not mask_only and "case 1" in repr(mask_only)
-    unsigned = check.project_l0(lambda w, n: pruning.project_l0(w.abs(), n))
-    assert not unsigned and "case 1" in repr(unsigned)
-    smallest_kept = check.project_l0(lambda w, n: w * core.keep_largest(-w.abs(), w.numel() - n))
-    assert not smallest_kept and "case 1" in repr(smallest_kept)
-
-
 def test_obd_saliency():
     assert check.obd_saliency(lambda w, x: 0.5 * x.pow(2).mean(dim=0) * w.pow(2))
     no_half = check.obd_saliency(lambda w, x: x.pow(2).mean(dim=0) * w.pow(2))
@@ -39,3 +29,20 @@ def test_unfinished_exercise_says_so():
         raise NotImplementedError
 
     assert "not done yet" in repr(check.obd_saliency(not_done))
+
+
+def _fewest(study, target, criteria=("magnitude", "obd")):
+    plans = [(int((study[c] <= target).nonzero()[0]), c) for c in criteria]
+    n, criterion = min(plans)
+    return criterion, n
+
+
+def test_pruning_plan_measures_the_loss_of_the_plan():
+    assert check.pruning_plan(_fewest)
+    magnitude_only = check.pruning_plan(lambda st, t: _fewest(st, t, ("magnitude",)))
+    assert not magnitude_only and "fewer weights" in repr(magnitude_only)
+    brute_force_count = check.pruning_plan(lambda st, t: ("obd", int((st["optimum"] <= t).nonzero()[0])))
+    assert not brute_force_count and "over the budget" in repr(brute_force_count)
+    pruned_not_kept = check.pruning_plan(lambda st, t: (_fewest(st, t)[0], 12 - _fewest(st, t)[1]))
+    assert not pruned_not_kept and "case 1" in repr(pruned_not_kept)
+    assert not check.pruning_plan(lambda st, t: ("optimum", 3))

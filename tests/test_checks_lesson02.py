@@ -23,16 +23,6 @@ def test_kernel_mask():
     assert not signed and "case 1" in repr(signed)
 
 
-def test_channel_mask():
-    assert check.channel_mask(lambda w, s: unit_mask(w, s, (1, 2, 3), torch.abs))
-    l2_instead = check.channel_mask(lambda w, s: unit_mask(w, s, (1, 2, 3), torch.square))
-    assert not l2_instead and "Exercise 2.2" in repr(l2_instead)
-    input_channels = check.channel_mask(
-        lambda w, s: unit_mask(w.transpose(0, 1), s, (1, 2, 3), torch.abs).transpose(0, 1)
-    )
-    assert not input_channels and "case 1" in repr(input_channels)
-
-
 def test_choose_patterns():
     assert check.choose_patterns(lambda k, p: (k.pow(2) @ p.float().T).argmax(dim=1))
     by_abs = check.choose_patterns(lambda k, p: (k.abs() @ p.float().T).argmax(dim=1))
@@ -43,3 +33,32 @@ def test_choose_patterns():
         lambda k, p: p.shape[0] - 1 - (k.pow(2) @ p.float().T).flip(1).argmax(dim=1)
     )
     assert not last_tie and "tie" in repr(last_tie)
+
+
+def _best_fit(accuracy, bits, max_bits, min_sparsity):
+    candidates = [(a, g, k / 9) for g, row in accuracy.items() if bits[g] <= max_bits
+                  for k, a in enumerate(row) if k / 9 >= min_sparsity - 1e-9]
+    _, granularity, sparsity = max(candidates, key=lambda c: c[0])
+    return granularity, sparsity
+
+
+def _most_regular(accuracy, bits, max_bits, min_sparsity):
+    fitting = [g for g in accuracy if bits[g] <= max_bits]
+    return min(fitting, key=bits.get), min_sparsity
+
+
+def _least_regular(accuracy, bits, max_bits, min_sparsity):
+    fitting = [g for g in accuracy if bits[g] <= max_bits]
+    return max(fitting, key=bits.get), min_sparsity
+
+
+def test_granularity_choice_measures_the_choice_on_validation():
+    assert check.granularity_choice(_best_fit)
+    always_fine = check.granularity_choice(lambda a, b, m, s: ("fine", s))
+    assert not always_fine and "over the budget" in repr(always_fine)
+    most_regular = check.granularity_choice(_most_regular)
+    assert not most_regular and "another choice" in repr(most_regular)
+    least_regular = check.granularity_choice(_least_regular)
+    assert not least_regular and "another choice" in repr(least_regular)
+    too_sparse_a_grid = check.granularity_choice(lambda a, b, m, s: (_best_fit(a, b, m, s)[0], 0.0))
+    assert not too_sparse_a_grid and "prunes only" in repr(too_sparse_a_grid)

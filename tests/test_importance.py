@@ -153,3 +153,47 @@ def test_exact_hessian_refuses_large_models():
     model = nn.Linear(100, 50)
     with pytest.raises(ValueError, match="hutchinson"):
         pruning.layer_data(model, (torch.randn(2, 100), torch.randint(0, 50, (2,))), {"hessian_diag"})
+
+
+def test_taylor_averages_squared_gradients_over_mini_batches():
+    model = tiny_net()
+    batches = [tiny_batch(n=8, seed=s) for s in range(3)]
+    w = model[2].weight.detach()
+    per_batch = []
+    for x, y in batches:
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        per_batch.append(model[2].weight.grad.clone())
+    expected = torch.stack([(w * g) ** 2 for g in per_batch]).mean(dim=0)
+    taylor = pruning.importance_scores(model, "taylor", batches)["2.weight"]
+    assert torch.allclose(taylor, expected, atol=1e-9)
+    # one batch given as a pair or as a list of one pair: the old (w * g)^2
+    single = pruning.importance_scores(model, "taylor", batches[0])["2.weight"]
+    assert torch.allclose(single, (w * per_batch[0]) ** 2, atol=1e-9)
+    assert torch.equal(single, pruning.importance_scores(model, "taylor", [batches[0]])["2.weight"])
+    data = pruning.layer_data(model, batches, {"grad"})["2.weight"]
+    assert data.n_batches == 3 and torch.allclose(data.grad, torch.stack(per_batch).mean(dim=0), atol=1e-7)
+
+
+def test_fisher_over_mini_batches_is_the_per_example_mean_over_all_examples():
+    model = tiny_net()
+    x, y = tiny_batch(n=12)
+    whole = pruning.layer_data(model, (x, y), {"hessian_diag"}, hessian="fisher")
+    split = pruning.layer_data(model, [(x[:4], y[:4]), (x[4:], y[4:])], {"hessian_diag"}, hessian="fisher")
+    for name in whole:
+        assert torch.allclose(whole[name].hessian_diag, split[name].hessian_diag, atol=1e-7), name
+
+
+def test_a_data_loader_is_read_as_mini_batches():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = tiny_net()
+    x, y = tiny_batch(n=12)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    from_loader = pruning.importance_scores(model, "taylor", loader)
+    from_list = pruning.importance_scores(model, "taylor", [(x[i:i + 4], y[i:i + 4]) for i in (0, 4, 8)])
+    assert all(torch.allclose(from_loader[k], from_list[k]) for k in from_list)
+    with pytest.raises(ValueError, match="at least one"):
+        pruning.layer_data(model, [], {"grad"})
+    with pytest.raises(TypeError, match="item 1"):
+        pruning.layer_data(model, [(x, y), x], {"grad"})

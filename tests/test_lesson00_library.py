@@ -73,3 +73,34 @@ def test_slider_reprunes_a_copy_and_reports_the_new_accuracy(trained_convnet, di
     shown = capsys.readouterr().out
     assert "sparsity 95%" in shown and "test accuracy" in shown
     assert all(torch.equal(before[k], v) for k, v in trained_convnet.state_dict().items())
+
+
+def test_weight_shares_explain_why_alexnet_compresses_more():
+    shares = {n: models.reference.weight_shares(models.landmark_model(n)) for n in ("AlexNet", "ResNet-50")}
+    assert all(sum(s.values()) == pytest.approx(1.0) for s in shares.values())
+    assert shares["AlexNet"]["fc"] > 0.95 and shares["ResNet-50"]["fc"] < 0.10
+    # by hand: ResNet-50's only Linear layer is 2048 x 1000
+    assert shares["ResNet-50"]["fc"] == pytest.approx(2048 * 1000 / 25_557_032)
+
+
+def test_han2015_rates_by_kind_and_the_compression_they_predict():
+    kept = models.reference.han2015_kept_by_kind()
+    assert 0.35 < kept["conv"] < 0.40 and 0.09 < kept["fc"] < 0.11
+    alexnet = models.landmark_model("AlexNet")
+    before, after = models.han2015_alexnet_after_pruning()
+    # AlexNet's own kinds-averaged rates reproduce its per-layer result exactly
+    predicted = models.reference.predicted_compression(alexnet, kept["conv"], kept["fc"])
+    assert predicted == pytest.approx(before / after, rel=1e-4)
+    resnet = models.landmark_model("ResNet-50")
+    assert models.reference.predicted_compression(resnet, 1.0, 1.0) == pytest.approx(1.0)
+    assert 2.5 < models.reference.predicted_compression(resnet, kept["conv"], kept["fc"]) < 3.5
+    with pytest.raises(ValueError, match="conv_kept"):
+        models.reference.predicted_compression(resnet, 1.5, 0.1)
+
+
+def test_lecture_table_rows():
+    table = models.reference.LECTURE_TABLE
+    assert set(table) == {"AlexNet", "GoogLeNet", "ResNet-50"}
+    ratios = {n: row["before"] / row["after"] for n, row in table.items()}
+    assert ratios["GoogLeNet"] == pytest.approx(3.5) and ratios["ResNet-50"] == pytest.approx(3.48, abs=0.01)
+    assert all(row["source"] for row in table.values())

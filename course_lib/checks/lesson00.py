@@ -1,9 +1,15 @@
 """Checks for lesson 00's exercises."""
 
+import functools
+
 import torch
 
+from ..analysis import accuracy_vs_sparsity, pruned_copy
+from ..data import digits_splits, make_loader
 from ..models import kept_parameters as _kept_parameters
-from . import Case, run_check
+from ..models import load_pretrained
+from ..train import evaluate
+from . import Case, CheckResult, run_check
 
 
 def _sparsity_of(t: torch.Tensor) -> float:
@@ -51,3 +57,69 @@ def prune_below(fn):
         Case("threshold 0 keeps everything", (torch.tensor([0.0, 1.0, -1.0]), 0.0)),
     ]
     return run_check("0.3", fn, _prune_below, cases)
+
+
+# ---------------------------------------------------------------- Exercise 0.4 (design: choose a sparsity)
+
+_NOT_DONE = ("Exercise {exercise} is not done yet: replace `raise NotImplementedError` in the exercise "
+             "cell with your code, run that cell, then run this check again.")
+
+
+def _sparsity_result(passed: bool, message: str) -> CheckResult:
+    return CheckResult("0.4", passed, message)
+
+
+SPARSITY_GRID = tuple(round(0.05 * k, 2) for k in range(20))  # 0.00, 0.05, ..., 0.95
+GRID_SLACK = 0.05  # a choice within one grid step of the largest safe sparsity passes
+
+
+@functools.lru_cache(maxsize=1)
+def _validation_curve() -> tuple[float, tuple[float, ...]]:
+    """(dense accuracy, accuracy at each SPARSITY_GRID entry) of the shipped conv net on the
+    validation split, one-shot global magnitude pruning: what the check measures against."""
+    model = load_pretrained("convnet")
+    loader = make_loader(digits_splits().validation, batch_size=512)
+    return evaluate(model, loader), tuple(accuracy_vs_sparsity(model, loader, SPARSITY_GRID, progress=False))
+
+
+def _measured_accuracy(sparsity: float) -> float:
+    model = load_pretrained("convnet")
+    loader = make_loader(digits_splits().validation, batch_size=512)
+    return evaluate(pruned_copy(model, sparsity), loader)
+
+
+def choose_sparsity(fn, budgets=(0.01, 0.03, 0.20)):
+    """Exercise 0.4 (design): ``fn(sparsities, accuracies, dense_accuracy, max_drop)`` picks the sparsity
+    to ship from a validation sweep. The check prunes the conv net at that sparsity itself, measures
+    its validation accuracy, and passes when the drop is at most ``max_drop`` and the choice is within
+    one grid step (0.05) of the largest sparsity on the grid that meets the budget."""
+    dense, curve = _validation_curve()
+    for number, max_drop in enumerate(budgets, start=1):
+        where = f"Exercise 0.4, case {number} (at most {100 * max_drop:.0f} points lost on validation)"
+        try:
+            chosen = fn(list(SPARSITY_GRID), list(curve), dense, max_drop)
+        except NotImplementedError:
+            return _sparsity_result(False, _NOT_DONE.format(exercise="0.4"))
+        except Exception as err:  # the learner's code failed: report it, not a traceback
+            return _sparsity_result(False, f"✗ {where}: raised {type(err).__name__}: {err}")
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not 0 <= chosen <= 1:
+            return _sparsity_result(False, f"✗ {where}: expected a sparsity in [0, 1], got {chosen!r}")
+        accuracy = _measured_accuracy(float(chosen))
+        if accuracy < dense - max_drop - 1e-9:
+            lost = 100 * (dense - accuracy)
+            return _sparsity_result(False, f"✗ {where}: at sparsity {chosen:.2f} the pruned net scores "
+                                    f"{accuracy:.2%} on validation, {lost:.1f} points below dense "
+                                    f"({dense:.2%}): over budget")
+        best = max(s for s, a in zip(SPARSITY_GRID, curve) if a >= dense - max_drop - 1e-9)
+        if chosen < best - GRID_SLACK - 1e-9:
+            return _sparsity_result(False, f"✗ {where}: sparsity {chosen:.2f} meets the budget, but a "
+                                    f"sparsity more than {GRID_SLACK:.2f} higher does too: you are leaving "
+                                    "weights in")
+    return _sparsity_result(True, f"✓ Exercise 0.4: all {len(budgets)} budgets met, measured on validation.")
+
+
+def largest_safe_sparsity(max_drop: float) -> float:
+    """The library's answer to Exercise 0.4 for one budget: the largest sparsity on the grid whose
+    validation accuracy is within ``max_drop`` of dense (what later cells fall back on)."""
+    dense, curve = _validation_curve()
+    return max(s for s, a in zip(SPARSITY_GRID, curve) if a >= dense - max_drop - 1e-9)

@@ -1,12 +1,16 @@
 """Checks for lesson 01's exercises (the L0 formulation)."""
 
+import functools
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from ..core.selection import keep_largest
 from ..pruning import importance_scores
 from ..pruning import magnitude_mask as _magnitude_mask
-from ..pruning import project_l0 as _project_l0
-from . import Case, run_check
+from ..recipes import flat_weights, l0_study, support_losses, tiny_regression_data, train_tiny_net
+from . import Case, CheckResult, run_check
 
 
 def magnitude_mask(fn):
@@ -22,19 +26,6 @@ def magnitude_mask(fn):
         Case("ties: equal weights, the earlier ones are pruned first", (torch.ones(6), 0.5)),
     ]
     return run_check("1.1", fn, _magnitude_mask, cases)
-
-
-def project_l0(fn):
-    """Exercise 1.2: the closest tensor to w (Euclidean distance) with at most n non-zeros."""
-    g = torch.Generator().manual_seed(1)
-    cases = [
-        Case("keep 2 of 5", (torch.tensor([0.5, -3.0, 0.1, 2.0, -0.2]), 2)),
-        Case("the sign is kept, not the magnitude alone", (torch.tensor([-4.0, 1.0, -0.5]), 1)),
-        Case("a 3x4 matrix, keep 5", (torch.randn(3, 4, generator=g), 5)),
-        Case("n = 0 gives all zeros", (torch.randn(6, generator=g), 0)),
-        Case("n = numel changes nothing", (torch.randn(2, 3, generator=g), 6)),
-    ]
-    return run_check("1.2", fn, _project_l0, cases)
 
 
 def _half_squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -63,3 +54,68 @@ def obd_saliency(fn):
         Case("a single example", (torch.randn(2, 3, generator=g), torch.randn(1, 3, generator=g))),
     ]
     return run_check("1.3", fn, _obd_saliency, cases)
+
+
+# ---------------------------------------------------------------- Exercise 1.2 (design: a pruning plan)
+
+_NOT_DONE = ("Exercise {exercise} is not done yet: replace `raise NotImplementedError` in the exercise "
+             "cell with your code, run that cell, then run this check again.")
+
+
+def _plan_result(passed: bool, message: str) -> CheckResult:
+    return CheckResult("1.2", passed, message)
+
+
+PLAN_CRITERIA = ("magnitude", "obd")
+PLAN_TARGETS = (0.5, 0.25, 0.1, 0.03)  # training MSE budgets for the lesson's TinyNet
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_study():
+    x, y = tiny_regression_data()
+    tiny = train_tiny_net(x, y)
+    return tiny, (x, y), l0_study(tiny, (x, y))
+
+
+def _measured_loss(criterion: str, n_kept: int) -> float:
+    """Prune the TinyNet to the ``n_kept`` weights ``criterion`` ranks highest and measure its MSE."""
+    tiny, (x, y), _ = _tiny_study()
+    if criterion == "magnitude":
+        scores = flat_weights(tiny).abs()
+    else:
+        obd = importance_scores(tiny, "obd", (x, y), loss_fn=F.mse_loss)
+        scores = torch.cat([s.flatten() for s in obd.values()])
+    support = keep_largest(scores, scores.numel() - n_kept)
+    return float(support_losses(tiny, (x, y), support[None])[0])
+
+
+def pruning_plan(fn, targets=PLAN_TARGETS):
+    """Exercise 1.2 (design): ``fn(study, target)`` returns ``(criterion, n_kept)``: a criterion that
+    needs no brute force ("magnitude" or "obd") and how many weights to keep so that the pruned TinyNet's
+    training MSE is at most ``target`` with as few weights as possible. The check prunes the net with
+    that plan itself, measures the loss, and compares the count with the fewest either criterion needs."""
+    _, _, study = _tiny_study()
+    d = study["magnitude"].numel() - 1
+    for number, target in enumerate(targets, start=1):
+        where = f"Exercise 1.2, case {number} (MSE at most {target})"
+        try:
+            plan = fn(study, target)
+        except NotImplementedError:
+            return _plan_result(False, _NOT_DONE.format(exercise="1.2"))
+        except Exception as err:  # the learner's code failed: report it, not a traceback
+            return _plan_result(False, f"✗ {where}: raised {type(err).__name__}: {err}")
+        if not (isinstance(plan, (tuple, list)) and len(plan) == 2 and plan[0] in PLAN_CRITERIA
+                and isinstance(plan[1], int) and not isinstance(plan[1], bool) and 0 <= plan[1] <= d):
+            return _plan_result(False, f"✗ {where}: expected (criterion, n_kept) with criterion in "
+                               f"{PLAN_CRITERIA} and 0 <= n_kept <= {d}, got {plan!r}")
+        criterion, n_kept = plan
+        loss = _measured_loss(criterion, n_kept)
+        if loss > target + 1e-6:
+            return _plan_result(False, f"✗ {where}: {criterion} keeping {n_kept} weights gives MSE "
+                               f"{loss:.4f}, over the budget")
+        fewest = min(int((study[c] <= target).nonzero()[0]) for c in PLAN_CRITERIA)
+        if n_kept > fewest:
+            return _plan_result(False, f"✗ {where}: {criterion} keeping {n_kept} weights meets the budget "
+                               f"(MSE {loss:.4f}), but a plan with fewer weights does too")
+    return _plan_result(True, f"✓ Exercise 1.2: all {len(targets)} budgets met with the fewest weights "
+                       "(losses measured by pruning the net).")

@@ -54,3 +54,56 @@ def han2015_alexnet_after_pruning() -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     biases = total - sum(counts)
     return total, kept_parameters(counts, list(HAN2015_ALEXNET_KEPT.values())) + biases
+
+
+# The lecture's table of landmark networks before -> after pruning (parameters). AlexNet's row is
+# Han et al. 2015 (above). GoogLeNet's and ResNet-50's rows are the figures the lecture attributes to
+# Song Han's PhD thesis, "Efficient Methods and Hardware for Deep Learning" (Stanford, 2017); the kit
+# quotes them as the lecture gives them (we could not check the thesis's own table).
+LECTURE_TABLE = {
+    "AlexNet": {"before": 61e6, "after": 6.7e6, "source": "Han et al. 2015 (NeurIPS), Table 4"},
+    "GoogLeNet": {"before": 7e6, "after": 2.0e6, "source": "lecture, attributed to Han's PhD thesis (2017)"},
+    "ResNet-50": {"before": 26e6, "after": 7.47e6,
+                  "source": "lecture, attributed to Han's PhD thesis (2017)"},
+}
+
+
+def weight_shares(model: nn.Module) -> dict[str, float]:
+    """Fractions of ``model``'s parameters in conv weights (``"conv"``), fully connected weights
+    (``"fc"``, nn.Linear) and everything else (``"other"``: biases, BatchNorm); they sum to 1.
+
+    Works on meta-device models (counts shapes only)."""
+    total = sum(p.numel() for p in model.parameters())
+    if total == 0:
+        raise ValueError(f"model has no parameters: {type(model).__name__}")
+    conv = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+    fc = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    return {"conv": conv / total, "fc": fc / total, "other": (total - conv - fc) / total}
+
+
+def han2015_kept_by_kind() -> dict[str, float]:
+    """The fraction of AlexNet's conv weights and of its fully connected weights that Han et al.'s
+    per-layer ratios keep (each layer weighted by its size): ``{"conv": ..., "fc": ...}``."""
+    weights = list(prunable_weights(landmark_model("AlexNet")).items())  # conv1..conv5, fc6..fc8
+    kept = {"conv": 0.0, "fc": 0.0}
+    count = {"conv": 0, "fc": 0}
+    for (_, w), fraction in zip(weights, HAN2015_ALEXNET_KEPT.values()):
+        kind = "conv" if w.dim() == 4 else "fc"
+        kept[kind] += fraction * w.numel()
+        count[kind] += w.numel()
+    return {kind: kept[kind] / count[kind] for kind in kept}
+
+
+def predicted_compression(model: nn.Module, conv_kept: float, fc_kept: float) -> float:
+    """before / after when every conv weight keeps ``conv_kept`` and every fully connected weight
+    ``fc_kept`` of its weights (biases and BatchNorm kept in full): 1 / (share_conv * conv_kept +
+    share_fc * fc_kept + share_other)."""
+    check_fraction("conv_kept", conv_kept)
+    check_fraction("fc_kept", fc_kept)
+    shares = weight_shares(model)
+    kept = shares["conv"] * conv_kept + shares["fc"] * fc_kept + shares["other"]
+    if kept == 0:
+        raise ValueError(
+            "conv_kept and fc_kept are both 0 and the model has no other parameters: nothing is kept"
+        )
+    return 1.0 / kept

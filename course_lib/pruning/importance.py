@@ -5,17 +5,30 @@ Conv2d/Linear layer and returns a score tensor of ``layer.weight``'s shape (high
 Its ``needs`` attribute names what it reads from ``data`` (a :class:`LayerData`): nothing, the
 gradient, or the Hessian diagonal, which :func:`layer_data` computes on a calibration batch.
 
-=========  ===================  ===================================================================
-name       score                idea
-=========  ===================  ===================================================================
-random     U(0, 1)              the baseline any criterion must beat
-magnitude  |w|                  small weights matter little (and it is the L0 projection)
-obd        1/2 * h_kk * w_k^2   LeCun et al. 1989: the loss increase a 2nd-order Taylor expansion
-                                predicts when w_k is set to zero (diagonal Hessian, gradient ~ 0)
-taylor     (w_k * g_k)^2        1st-order Taylor: the squared predicted loss change (Molchanov 2019)
-wanda      |w_ij| * ||X_j||_2   Sun et al. 2023: weight times the norm of the input it multiplies,
-                                from calibration activations (post-training pruning, lesson 06)
-=========  ===================  ===================================================================
+=========  ==========================  ============================================================
+name       score                       idea and source
+=========  ==========================  ============================================================
+random     U(0, 1)                     the baseline any criterion must beat
+magnitude  |w|                         small weights matter little (and it is the L0 projection)
+obd        1/2 * h_kk * w_k^2          LeCun, Denker & Solla 1989 ("Optimal Brain Damage"): the loss
+                                       increase a 2nd-order Taylor expansion predicts when w_k is set
+                                       to zero (diagonal Hessian, gradient ~ 0 at a minimum). With
+                                       ``hessian="fisher"`` h_kk is the empirical Fisher
+                                       mean_i(g_ik^2) over the calibration *examples* i.
+taylor     mean_b (w_k * g_bk)^2       Molchanov et al. 2019 ("Importance Estimation for Neural
+                                       Network Pruning", CVPR): the squared 1st-order predicted loss
+                                       change, g_b the mean gradient of mini-batch b, averaged over
+                                       the calibration *mini-batches* b. From one batch it is
+                                       (w_k * g_k)^2, and near a minimum g is small and noisy.
+wanda      |w_ij| * ||X_j||_2          Sun et al. 2023: weight times the norm of the input it
+                                       multiplies, from calibration activations (lesson 06)
+=========  ==========================  ============================================================
+
+The two gradient-based scores differ only in what is averaged before squaring: Fisher-OBD squares
+per-example gradients (``w^2 * mean_i g_i^2``), Taylor squares per-mini-batch gradients
+(``w^2 * mean_b g_b^2``). Averaging a gradient over a batch of B examples cancels much of its noise,
+so a one-batch Taylor score is dominated by whatever the batch mean happens to be; averaging the
+squares over many batches is what makes it a stable ranking.
 
 The same protocol serves every kind of pruning in the kit: unstructured masks
 (:func:`importance_masks`), post-training pruning (``recipes.post_training_prune`` scores with
@@ -44,9 +57,11 @@ EXACT_HESSIAN_LIMIT = 4096  # the exact diagonal builds full Hessian rows: n x n
 class LayerData:
     """What data-driven criteria read for one weight; each tensor has the weight's shape."""
 
-    grad: torch.Tensor | None = None  # dL/dw on the calibration batch
+    grad: torch.Tensor | None = None  # dL/dw of the mean loss over all calibration examples
     hessian_diag: torch.Tensor | None = None  # d^2L/dw^2, exact or estimated
     input_norm: torch.Tensor | None = None  # (fan_in,) L2 norm of each input feature over calibration rows
+    grad_sq: torch.Tensor | None = None  # mean over calibration mini-batches b of (dL_b/dw)^2
+    n_batches: int = 1  # how many calibration mini-batches grad and grad_sq were averaged over
 
 
 class Magnitude:
@@ -80,12 +95,21 @@ class OBD:
 
 
 class Taylor:
-    """First-order Taylor importance (w * dL/dw)^2 (needs the gradient)."""
+    """First-order Taylor importance mean_b (w * dL_b/dw)^2 over calibration mini-batches b.
+
+    Molchanov et al. 2019 (CVPR) accumulate the squared first-order term over many mini-batches.
+    :func:`layer_data` fills ``grad_sq`` (the mean of the squared per-batch gradients); given only
+    ``grad`` (one batch) the score is (w * grad)^2. Needs the gradient.
+    """
 
     needs = frozenset({"grad"})
 
     def __call__(self, layer: nn.Module, data: LayerData | None = None) -> torch.Tensor:
-        return (layer.weight.detach() * _require(data, "grad", "taylor")).pow(2)
+        w = layer.weight.detach()
+        grad_sq = getattr(data, "grad_sq", None) if data is not None else None
+        if grad_sq is not None:
+            return w.pow(2) * grad_sq
+        return (w * _require(data, "grad", "taylor")).pow(2)
 
 
 class Wanda:
@@ -188,6 +212,32 @@ def _fisher_diag(model, params, batch, loss_fn) -> dict[str, torch.Tensor]:
     return {name: g.detach().pow(2).mean(dim=0) for name, g in per_example.items()}
 
 
+def calibration_batches(batches) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``batches`` as a list of (x, y) pairs: one ``(x, y)`` pair of tensors, or an iterable of them
+    (a list of batches or a DataLoader, read once)."""
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and all(
+        isinstance(t, torch.Tensor) for t in batches
+    ):
+        return [tuple(batches)]
+    if isinstance(batches, torch.Tensor) or not hasattr(batches, "__iter__"):
+        raise TypeError(
+            "batch must be an (x, y) pair of tensors or an iterable of such pairs (a list of batches "
+            f"or a DataLoader), got {type(batches).__name__}"
+        )
+    pairs = []
+    for i, pair in enumerate(batches):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(isinstance(t, torch.Tensor) for t in pair)):
+            raise TypeError(
+                f"batch must be an (x, y) pair of tensors or an iterable of such pairs; item {i} is "
+                f"a {type(pair).__name__}"
+            )
+        pairs.append(tuple(pair))
+    if not pairs:
+        raise ValueError("batch must hold at least one (x, y) mini-batch, got an empty iterable")
+    return pairs
+
+
 def layer_data(
     model: nn.Module,
     batch,
@@ -200,33 +250,51 @@ def layer_data(
 ) -> dict[str, LayerData]:
     """Gradients and/or Hessian diagonals of ``loss_fn(model(x), y)`` for each weight, in eval mode.
 
-    batch: ``(x, y)``, the calibration batch. needs: a subset of {"grad", "hessian_diag"}.
-    layers: weight names (default: all Conv2d/Linear weights). hessian: "exact" (small models:
-    at most ``EXACT_HESSIAN_LIMIT`` weights in ``layers`` together), "hutchinson" (``n_samples``
-    Hessian-vector products, seeded) or "fisher" (squared per-example gradients).
+    batch: the calibration data, one ``(x, y)`` pair or an iterable of pairs (a list of mini-batches
+    or a DataLoader). needs: a subset of {"grad", "hessian_diag"}. layers: weight names (default: all
+    Conv2d/Linear weights). hessian: "exact" (small models: at most ``EXACT_HESSIAN_LIMIT`` weights in
+    ``layers`` together), "hutchinson" (``n_samples`` Hessian-vector products, seeded) or "fisher"
+    (squared per-example gradients).
+
+    Over B mini-batches of n_b examples (N in all): ``grad`` is the gradient of the mean loss over all
+    N examples (sum_b n_b g_b / N); ``grad_sq`` is mean_b g_b^2, the per-batch gradients squared and
+    then averaged over batches (the Taylor criterion's accumulation); ``hessian_diag`` is the
+    example-weighted mean of the per-batch diagonals (for "fisher": mean over all N examples of the
+    squared per-example gradient).
     """
     check_choice("hessian", hessian, HESSIAN_METHODS)
     check_positive_int("n_samples", n_samples)
     unknown = set(needs) - {"grad", "hessian_diag"}
     if unknown:
         raise ValueError(f"needs must be a subset of {{'grad', 'hessian_diag'}}, got {sorted(unknown)}")
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise TypeError(f"batch must be an (x, y) pair of tensors, got {type(batch).__name__}")
+    batches = calibration_batches(batch)
     weights = _select_layers(model, layers)
+    sizes = [len(y) for _, y in batches]
+    total = sum(sizes)
+    grads, grad_sq, hessians = {}, {}, {}
     with eval_mode(model):  # BatchNorm uses its running statistics, as at inference
-        grads = hessians = {}
-        if "grad" in needs:
-            inputs = {name: w.detach().requires_grad_(True) for name, w in weights.items()}
-            loss = _loss(model, inputs, batch, loss_fn)
-            grads = dict(zip(inputs, torch.autograd.grad(loss, list(inputs.values()))))
-        if "hessian_diag" in needs:
-            if hessian == "exact":
-                hessians = _exact_diag(model, weights, batch, loss_fn)
-            elif hessian == "hutchinson":
-                hessians = _hutchinson_diag(model, weights, batch, loss_fn, n_samples, seed)
-            else:
-                hessians = _fisher_diag(model, weights, batch, loss_fn)
-    return {name: LayerData(grads.get(name), hessians.get(name)) for name in weights}
+        for one, size in zip(batches, sizes):
+            share = size / total
+            if "grad" in needs:
+                inputs = {name: w.detach().requires_grad_(True) for name, w in weights.items()}
+                loss = _loss(model, inputs, one, loss_fn)
+                for name, g in zip(inputs, torch.autograd.grad(loss, list(inputs.values()))):
+                    grads[name] = grads.get(name, 0) + share * g
+                    grad_sq[name] = grad_sq.get(name, 0) + g.pow(2) / len(batches)
+            if "hessian_diag" in needs:
+                if hessian == "exact":
+                    diag = _exact_diag(model, weights, one, loss_fn)
+                elif hessian == "hutchinson":
+                    diag = _hutchinson_diag(model, weights, one, loss_fn, n_samples, seed)
+                else:
+                    diag = _fisher_diag(model, weights, one, loss_fn)
+                for name, h in diag.items():
+                    hessians[name] = hessians.get(name, 0) + share * h
+    return {
+        name: LayerData(grads.get(name), hessians.get(name), grad_sq=grad_sq.get(name),
+                        n_batches=len(batches))
+        for name in weights
+    }
 
 
 def _select_layers(model: nn.Module, layers) -> dict[str, nn.Parameter]:
@@ -247,7 +315,8 @@ def importance_scores(model: nn.Module, criterion="magnitude", batch=None, layer
     """Scores of every weight in ``layers`` (default: all Conv2d/Linear): name -> tensor (weight's shape).
 
     criterion: a name of ``CRITERIA`` or a criterion callable. Criteria that need a gradient or a
-    Hessian diagonal need ``batch=(x, y)``; ``data_kwargs`` go to :func:`layer_data`.
+    Hessian diagonal need ``batch``: one ``(x, y)`` pair or an iterable of mini-batches (a list or a
+    DataLoader; Taylor averages over them); ``data_kwargs`` go to :func:`layer_data`.
     """
     criterion = get_criterion(criterion)
     weights = _select_layers(model, layers)
