@@ -56,7 +56,9 @@ from .metrics import (  # noqa: F401
     model_size_bytes,
     overall_sparsity,
 )
-from .per_class import per_class_accuracy  # noqa: F401
+from .per_class import (  # noqa: F401
+    per_class_accuracy,
+)
 from .search import (  # noqa: F401
     Candidate,
     ChannelCostModel,

@@ -3,6 +3,9 @@
 from .digits import (  # noqa: F401
     SPLIT_SEED,
     TEST_FRACTION,
+    VALIDATION_FRACTION,
+    DigitsLoaders,
+    DigitsSplits,
     Split,
     digits_loaders,
     digits_splits,
@@ -11,7 +14,7 @@ from .digits import (  # noqa: F401
 from .text import (  # noqa: F401
     TEXT_PATH,
     TEXT_SHA256,
-    VALIDATION_FRACTION,
+    TEXT_VALIDATION_FRACTION,
     CharVocab,
     TextSplits,
     load_text,
@@ -29,11 +32,14 @@ from .vision import (  # noqa: F401
 
 __all__ = [
     "CharVocab",
+    "DigitsLoaders",
+    "DigitsSplits",
     "SPLIT_SEED",
     "Split",
     "TEST_FRACTION",
     "TEXT_PATH",
     "TEXT_SHA256",
+    "TEXT_VALIDATION_FRACTION",
     "TORCHVISION_DATASETS",
     "TextSplits",
     "VALIDATION_FRACTION",

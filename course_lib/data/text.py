@@ -28,7 +28,7 @@ TEXT_PATH = DATA_DIR / "tinyshakespeare.txt.gz"
 TEXT_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # uncompressed
 
 
-VALIDATION_FRACTION = 0.1
+TEXT_VALIDATION_FRACTION = 0.1  # the last 10% of the text, by position
 
 
 def load_text(path=None) -> str:
@@ -96,7 +96,7 @@ class TextSplits:
     vocab: CharVocab
 
 
-def split_text(text: str, validation_fraction: float = VALIDATION_FRACTION) -> TextSplits:
+def split_text(text: str, validation_fraction: float = TEXT_VALIDATION_FRACTION) -> TextSplits:
     """Encode ``text`` and split it by position: the last ``validation_fraction`` is validation."""
     check_fraction("validation_fraction", validation_fraction, allow_one=False)
     vocab = CharVocab.from_text(text)

@@ -17,9 +17,13 @@ from .convnets import (  # noqa: F401
 )
 from .reference import (  # noqa: F401
     HAN2015_ALEXNET_KEPT,
+    LECTURE_TABLE,
     han2015_alexnet_after_pruning,
+    han2015_kept_by_kind,
     kept_parameters,
     landmark_model,
+    predicted_compression,
+    weight_shares,
 )
 from .transformer import (  # noqa: F401
     Block,
@@ -41,15 +45,19 @@ __all__ = [
     "ConvNet",
     "FeedForward",
     "HAN2015_ALEXNET_KEPT",
+    "LECTURE_TABLE",
     "MLP",
     "REBUILD_COMMAND",
     "TinyResNet",
     "checkpoint_path",
     "generate",
     "han2015_alexnet_after_pruning",
+    "han2015_kept_by_kind",
     "kept_parameters",
     "landmark_model",
     "load_pretrained",
     "load_state_dict",
+    "predicted_compression",
     "sha256_of",
+    "weight_shares",
 ]
