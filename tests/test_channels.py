@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,6 +101,34 @@ def test_tracing_leaves_the_model_in_its_mode_and_batchnorm_statistics_alone():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+class GatedResidual(nn.Module):
+    """GELU and SiLU (as modules and as functions), a sigmoid gate, a residual sum, pooling and a
+    reshape: every operation is one of the op table's, none is special-cased for this model."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn, self.gelu = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.GELU()
+        self.conv, self.gate, self.silu = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1), nn.SiLU()
+        self.pool, self.head = nn.MaxPool2d(2), nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.gelu(self.bn(self.stem(x)))  # (B, 8, 8, 8)
+        y = F.silu(self.conv(x)) * torch.sigmoid(self.gate(x))  # the product ties conv and gate
+        x = self.pool(self.silu(x + y))  # the sum ties the stem to both: (B, 8, 4, 4)
+        return self.head(F.gelu(x).reshape(x.shape[0], -1))
+
+
+def test_gelu_silu_and_a_gate_are_traced_from_the_op_table():
+    model = trained_like(GatedResidual())
+    groups = structured.channel_groups(model, DIGIT)
+    assert [(g.name, g.producers, g.norms, g.prunable) for g in groups] == [
+        ("stem", ["stem", "conv", "gate"], ["bn"], True), ("head", ["head"], [], False)]
+    assert sorted(group(groups, "stem").consumers) == [("conv", 1), ("gate", 1), ("head", 16)]
+    torch.testing.assert_close(structured.prune_channels(model, 0.0, DIGIT)(DIGIT), model(DIGIT))
+    pruned = structured.prune_channels(model, 0.5, DIGIT)
+    assert pruned.stem.out_channels == pruned.gate.in_channels == 4 and pruned.head.in_features == 64
+
+
 class Grouped(nn.Module):
     def __init__(self):
         super().__init__()
@@ -172,18 +201,46 @@ def test_criteria_match_their_definitions():
     assert all(torch.equal(again[k], v) for k, v in scores["random"].items())
 
 
-def test_taylor_is_weight_times_gradient_summed_per_channel():
+def _taylor_term(model, images, labels):
+    """z = sum of w * dL/dw over conv2's filters and bn2's gamma and beta, per channel: (32,)."""
+    model.zero_grad()
+    nn.functional.cross_entropy(model(images), labels).backward()
+    return sum(
+        (p.detach() * p.grad).flatten(1).sum(dim=1) if p.ndim > 1 else p.detach() * p.grad
+        for p in (model.conv2.weight, model.bn2.weight, model.bn2.bias)
+    )
+
+
+def test_taylor_is_the_squared_weight_times_gradient_sum_per_channel():
     torch.manual_seed(2)
     model = trained_like(ConvNet())
     labels = torch.tensor([0, 3, 5, 9])
     scores = structured.channel_importance(model, DIGIT, "taylor", batch=(DIGIT, labels))
-    model.zero_grad()
-    nn.functional.cross_entropy(model(DIGIT), labels).backward()
-    expected = sum(
-        (p.detach() * p.grad).flatten(1).sum(dim=1) if p.ndim > 1 else p.detach() * p.grad
-        for p in (model.conv2.weight, model.bn2.weight, model.bn2.bias)
-    ).abs()
-    torch.testing.assert_close(scores["conv2"], expected)
+    torch.testing.assert_close(scores["conv2"], _taylor_term(model, DIGIT, labels).square())
+    as_list = structured.channel_importance(model, DIGIT, "taylor", batch=[(DIGIT, labels)])
+    assert all(torch.equal(as_list[k], v) for k, v in scores.items())
+
+
+def test_taylor_averages_the_squared_term_over_mini_batches():
+    """Molchanov et al. 2019 average the squared first-order term over mini-batches: mean_b z_b^2,
+    not (mean_b z_b)^2 and not one batch's |z|."""
+    torch.manual_seed(3)
+    model = trained_like(ConvNet())
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(4, 1, 8, 8, generator=g), torch.randint(0, 10, (4,), generator=g))
+               for _ in range(3)]
+    scores = structured.channel_importance(model, DIGIT, "taylor", batch=iter(batches))
+    terms = torch.stack([_taylor_term(model, x, y) for x, y in batches])  # (3, 32)
+    torch.testing.assert_close(scores["conv2"], terms.square().mean(dim=0))
+    assert not torch.allclose(scores["conv2"], terms.mean(dim=0).square())
+    assert set(scores) == {"conv1", "conv2", "conv3", "fc1"}
+
+
+def test_taylor_rejects_what_is_not_a_batch_of_labelled_inputs():
+    model = ConvNet()
+    for bad in (None, DIGIT, [], [DIGIT], [(DIGIT, torch.zeros(4).long()), "x"]):
+        with pytest.raises(ValueError, match="batch must be an"):
+            structured.channel_importance(model, DIGIT, "taylor", batch=bad)
 
 
 @settings(max_examples=25, deadline=None)

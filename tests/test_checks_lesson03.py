@@ -3,7 +3,9 @@
 import math
 
 import torch
+from check_helpers import assert_check_passes_and_rejects
 
+from course_lib import core, data, models, pruning
 from course_lib.checks import lesson03 as check
 
 
@@ -59,3 +61,42 @@ def test_nm_bytes():
     assert not no_rounding and "case 7 (int8-sized values" in repr(no_rounding)
     bitmap = check.nm_bytes(lambda numel, n, m, b: numel * n // m * b + math.ceil(numel / 8))  # 1 bit/weight
     assert not bitmap and "case 3 (fp16 1:4" in repr(bitmap)  # equals 2:4's 2 bits per kept value
+
+
+def choose_by_brute_force(model, val_loader, budget):
+    return check.best_24_layers(model, val_loader, budget)
+
+
+def every_eligible_layer(model, val_loader, budget):  # ignores the validation accuracy
+    return list(pruning.nm_masks(model, 2, 4))
+
+
+def largest_layer_only(model, val_loader, budget):  # ignores the budget
+    weights = core.prunable_weights(model)
+    return [max(pruning.nm_masks(model, 2, 4), key=lambda name: weights[name].numel())]
+
+
+def every_layer_even_conv1(model, val_loader, budget):  # conv1's K = 9 is not a multiple of 4
+    return list(core.prunable_weights(model))
+
+
+def nothing_pruned(model, val_loader, budget):
+    return []
+
+
+def test_choose_24_layers():
+    assert_check_passes_and_rejects(
+        check.choose_24_layers, choose_by_brute_force,
+        [every_eligible_layer, largest_layer_only, every_layer_even_conv1, nothing_pruned],
+    )
+    message = repr(check.choose_24_layers(every_layer_even_conv1))
+    assert "'conv1.weight' cannot be stored 2:4" in message
+
+
+def test_the_reference_choice_fits_its_budget():
+    model = models.load_pretrained("convnet")
+    val_loader = data.digits_loaders().validation
+    for budget in (0.6, 0.75):
+        layers = check.best_24_layers(model, val_loader, budget)
+        assert check.storage_fraction(model, layers) <= budget
+    assert check.storage_fraction(model, []) == 1.0

@@ -88,3 +88,31 @@ def test_a_wrong_pair_is_described_without_the_solution_code():
     message = repr(check.keep_top_filters(smallest_filters))
     assert "case 1 (8 filters, keep 5)" in message
     assert "conv with 5 output channels" in message and "filter L1 norms" in message
+
+
+def uniform_ratio_for_the_budget(model, x, scan, budget):  # the same cut everywhere, largest that fits
+    fits = [r / 20 for r in range(19)
+            if analysis.mac_fraction(model, structured.prune_channels(model, r / 20, x), x) <= budget]
+    return {name: max(fits) for name in scan.curves}
+
+
+def ignore_the_budget(model, x, scan, budget):  # only the scan's "safe" ratios, at a 1-point drop
+    return {name: analysis.largest_safe_ratio(scan.ratios, curve, scan.dense, 0.01)
+            for name, curve in scan.curves.items()}
+
+
+def cut_everything_hard(model, x, scan, budget):
+    return {name: max(scan.ratios) for name in scan.curves}
+
+
+def wrong_group_names(model, x, scan, budget):
+    chosen = analysis.ratios_for_mac_budget(model, x, scan, budget)
+    return {f"{name}.weight": ratio for name, ratio in chosen.items()}
+
+
+def test_choose_channel_ratios():
+    assert_check_passes_and_rejects(
+        check.choose_channel_ratios, analysis.ratios_for_mac_budget,
+        [uniform_ratio_for_the_budget, ignore_the_budget, cut_everything_hard, wrong_group_names],
+    )
+    assert "'conv1.weight' is not a group" in repr(check.choose_channel_ratios(wrong_group_names))

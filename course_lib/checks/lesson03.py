@@ -1,11 +1,19 @@
 """Checks for lesson 03's exercises (N:M sparsity)."""
 
+import copy
+import itertools
+from dataclasses import dataclass
+
 import torch
 
-from ..core import pack_bits
+from ..core import apply_masks, pack_bits, prunable_weights
+from ..data import digits_loaders
 from ..hardware import nm_storage_bytes
+from ..models import load_pretrained
 from ..pruning import nm_mask as _nm_mask
-from . import Case, run_check
+from ..pruning import nm_masks
+from ..train import evaluate
+from . import Case, run_check, summarize
 
 
 def _distinct(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -64,3 +72,99 @@ def nm_bytes(fn):
         Case("int8-sized values 2:4, 12 weights (metadata rounds up to whole bytes)", (12, 2, 4, 1)),
     ]
     return run_check("3.3", fn, _nm_bytes, cases)
+
+
+# --- Exercise 3.4 (design): which layers go 2:4 for a storage budget? -------------------------------
+
+ACCURACY_TOLERANCE = 0.01  # one point of validation accuracy (about 3 of the 270 validation images)
+
+
+def storage_fraction(model: torch.nn.Module, layers) -> float:
+    """fp16 bytes of ``model``'s Conv2d/Linear weights with ``layers`` stored 2:4 (values + 2-bit
+    positions) and the rest dense, over the all-dense fp16 bytes."""
+    weights = prunable_weights(model)
+    dense_bytes = sum(2 * w.numel() for w in weights.values())
+    stored = sum(sum(nm_storage_bytes(w.numel(), 2, 4, 2)) if name in layers else 2 * w.numel()
+                 for name, w in weights.items())
+    return stored / dense_bytes
+
+
+def one_shot_24(model: torch.nn.Module, layers) -> torch.nn.Module:
+    """A copy of ``model`` with each weight in ``layers`` pruned 2:4 (one-shot); the others stay dense."""
+    weights = prunable_weights(model)
+    return apply_masks(copy.deepcopy(model), {name: _nm_mask(weights[name], 2, 4) for name in layers})
+
+
+def best_24_layers(model: torch.nn.Module, val_loader, budget: float, accuracy_of=None) -> list[str]:
+    """The reference choice: of every subset of the layers 2:4 fits whose storage is within ``budget``,
+    the one with the highest validation accuracy (ties: fewer layers, then the earlier subset).
+    ``accuracy_of(layers)`` may supply (cached) validation accuracies of ``one_shot_24`` copies."""
+    accuracy_of = accuracy_of or (lambda layers: evaluate(one_shot_24(model, layers), val_loader))
+    eligible = list(nm_masks(model, 2, 4))
+    best, best_accuracy = None, -1.0
+    for size in range(len(eligible) + 1):
+        for layers in itertools.combinations(eligible, size):
+            if storage_fraction(model, layers) <= budget:
+                accuracy = accuracy_of(layers)
+                if accuracy > best_accuracy:
+                    best, best_accuracy = list(layers), accuracy
+    if best is None:
+        raise ValueError(f"no set of 2:4 layers fits budget={budget!r} of the dense fp16 bytes")
+    return best
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What a choice of 2:4 layers achieves: its storage fraction and validation accuracy, or why not."""
+
+    layers: tuple
+    problem: str = ""
+    storage: float = 0.0
+    accuracy: float = 0.0
+    budget: float = 0.0
+
+    def __repr__(self):
+        if self.problem:
+            return self.problem
+        return (f"layers {list(self.layers)}: storage {self.storage:.1%} of dense fp16 (budget "
+                f"{self.budget:.0%}), validation accuracy {self.accuracy:.2%}")
+
+
+def _outcome(model, budget, layers, accuracy_of) -> _Choice:
+    if not isinstance(layers, (list, tuple, set)) or not all(isinstance(n, str) for n in layers):
+        return _Choice((), f"not a list of parameter names: {summarize(layers)}")
+    eligible = nm_masks(model, 2, 4)
+    wrong = [n for n in layers if n not in eligible]
+    if wrong:
+        return _Choice(tuple(layers),
+                       f"{wrong[0]!r} cannot be stored 2:4 (the layers that can: {list(eligible)})")
+    return _Choice(tuple(sorted(layers)), "", storage_fraction(model, layers), accuracy_of(layers), budget)
+
+
+def _good_enough(got: _Choice, expected: _Choice) -> bool:
+    return (not got.problem and got.storage <= got.budget
+            and got.accuracy >= expected.accuracy - ACCURACY_TOLERANCE)
+
+
+def choose_24_layers(fn):
+    """Exercise 3.4: a set of 2:4 layers whose fp16 storage fits the budget, with validation accuracy
+    within one point of the best set that fits (measured, one-shot, on the validation split)."""
+    model = load_pretrained("convnet")
+    val_loader = digits_loaders().validation
+    cache = {}
+
+    def accuracy_of(layers) -> float:  # each subset is evaluated once per check
+        key = frozenset(layers)
+        if key not in cache:
+            cache[key] = evaluate(one_shot_24(model, key), val_loader)
+        return cache[key]
+
+    def measured(choose):
+        return lambda m, loader, budget: _outcome(model, budget, choose(m, loader, budget), accuracy_of)
+
+    def reference(m, loader, budget):
+        return best_24_layers(model, val_loader, budget, accuracy_of)
+
+    cases = [Case(f"ConvNet, storage at most {b:.0%} of dense fp16", (model, val_loader, b))
+             for b in (0.75, 0.6)]
+    return run_check("3.4", measured(fn), measured(reference), cases, compare=_good_enough)

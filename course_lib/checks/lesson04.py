@@ -1,13 +1,18 @@
 """Checks for lesson 04's exercises (channel pruning)."""
 
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..analysis import channel_sensitivity, mac_fraction, ratios_for_mac_budget
 from ..analysis import largest_safe_ratio as _largest_safe_ratio
-from ..structured import input_channel_norms, prune_conv_pair
-from . import Case, run_check, same
+from ..data import digits_loaders
+from ..models import load_pretrained
+from ..structured import input_channel_norms, prune_channels, prune_conv_pair
+from ..train import evaluate
+from . import Case, run_check, same, summarize
 
 
 def input_channel_importance(fn):
@@ -84,3 +89,74 @@ def largest_safe_ratio(fn):
         Case("every ratio is safe", (ratios, (1.0, 1.0, 1.0), 1.0, 0.0)),
     ]
     return run_check("4.3", fn, _largest_safe_ratio, cases)
+
+
+# --- Exercise 4.4 (design): per-group ratios for a MAC budget, from a validation scan ---------------
+
+ACCURACY_TOLERANCE = 0.01  # one point of validation accuracy (about 3 of the 270 validation images)
+SCAN_RATIOS = (0.25, 0.5, 0.75)
+
+
+@functools.lru_cache(maxsize=1)
+def _convnet_and_scan():
+    """The trained ConvNet, its validation loader and a channel sensitivity scan on validation."""
+    model = load_pretrained("convnet")
+    val_loader = digits_loaders().validation
+    example = torch.zeros(1, 1, 8, 8)
+    scan = channel_sensitivity(model, example, lambda m: evaluate(m, val_loader), ratios=SCAN_RATIOS,
+                               progress=False)
+    return model, val_loader, example, scan
+
+
+@dataclass(frozen=True)
+class _Ratios:
+    """What a choice of per-group ratios achieves once applied: MACs kept and validation accuracy."""
+
+    ratios: dict
+    problem: str = ""
+    macs: float = 0.0
+    accuracy: float = 0.0
+    budget: float = 0.0
+
+    def __repr__(self):
+        if self.problem:
+            return self.problem
+        shown = {k: round(v, 3) for k, v in self.ratios.items()}
+        return (f"ratios {shown}: MACs kept {self.macs:.1%} (budget {self.budget:.0%}), "
+                f"validation accuracy {self.accuracy:.2%}")
+
+
+def _measure(ratios, budget) -> _Ratios:
+    model, val_loader, example, scan = _convnet_and_scan()
+    if not isinstance(ratios, dict) or not all(isinstance(v, (int, float)) for v in ratios.values()):
+        return _Ratios({}, f"not a {{group name: ratio}} dict: {summarize(ratios)}")
+    unknown = [k for k in ratios if k not in scan.curves]
+    if unknown:
+        return _Ratios(dict(ratios),
+                       f"{unknown[0]!r} is not a group of the scan (groups: {list(scan.curves)})")
+    bad = [k for k, v in ratios.items() if not 0 <= v < 1]
+    if bad:
+        return _Ratios(dict(ratios), f"ratio {ratios[bad[0]]!r} for {bad[0]!r} is not in [0, 1)")
+    pruned = prune_channels(model, dict(ratios), example)
+    macs, accuracy = mac_fraction(model, pruned, example), evaluate(pruned, val_loader)
+    return _Ratios(dict(ratios), "", macs, accuracy, budget)
+
+
+def _fits_and_keeps_accuracy(got: _Ratios, expected: _Ratios) -> bool:
+    return (not got.problem and got.macs <= got.budget + 1e-9
+            and got.accuracy >= expected.accuracy - ACCURACY_TOLERANCE)
+
+
+def choose_channel_ratios(fn):
+    """Exercise 4.4: per-group ratios whose pruned ConvNet keeps at most ``budget`` of the MACs and
+    whose validation accuracy (before fine-tuning) is within one point of the library's choice
+    (``analysis.ratios_for_mac_budget``) from the same validation scan."""
+    model, _, example, scan = _convnet_and_scan()
+    cases = [Case(f"ConvNet, keep at most {b:.0%} of the MACs (scan at ratios {SCAN_RATIOS})",
+                  (model, example, scan, b)) for b in (0.5, 0.35)]
+
+    def measured(choose):
+        return lambda m, x, s, budget: _measure(choose(m, x, s, budget), budget)
+
+    return run_check("4.4", measured(fn), measured(ratios_for_mac_budget), cases,
+                     compare=_fits_and_keeps_accuracy)

@@ -7,7 +7,9 @@ from .dynamic import (  # noqa: F401
     fit_gates,
     gated_copy,
     gated_macs,
+    gating_tradeoff,
     kept_channels,
+    lookup_keep,
     static_copy,
     topk_mask,
 )
@@ -55,8 +57,11 @@ from .lora import (  # noqa: F401
 )
 from .post_training import (  # noqa: F401
     METHODS,
+    POST_TRAINING_RECIPES,
+    choose_post_training,
     layer_inputs,
     post_training_prune,
+    post_training_sweep,
     recalibrate_batchnorm,
     reconstruct_weight,
 )
@@ -70,6 +75,7 @@ from .schedules import (  # noqa: F401
     iterative_prune,
 )
 from .sparsegpt import (  # noqa: F401
+    FLOAT_DTYPES,
     inverse_hessian_factor,
     obs_update,
     sparsegpt_prune,
@@ -80,12 +86,15 @@ from .transfer import (  # noqa: F401
     split_by_labels,
     tabular_mlp,
     tabular_splits,
+    training_macs,
+    transfer_pruning_orders,
     transfer_vs_scratch,
 )
 
 __all__ = [
     "BETA",
     "CALIBRATION_SEED",
+    "FLOAT_DTYPES",
     "GAMMA",
     "GatedStage",
     "GradualPruner",
@@ -95,6 +104,7 @@ __all__ = [
     "LoRALinear",
     "MAX_BRUTE_FORCE_WEIGHTS",
     "METHODS",
+    "POST_TRAINING_RECIPES",
     "PruneExplorer",
     "PruningRun",
     "TABULAR",
@@ -109,6 +119,7 @@ __all__ = [
     "calibration_windows",
     "capture_inputs",
     "channel_saliency",
+    "choose_post_training",
     "compare",
     "count_trainable",
     "expected_l0",
@@ -118,6 +129,7 @@ __all__ = [
     "gate_sparsity",
     "gated_copy",
     "gated_macs",
+    "gating_tradeoff",
     "geometric_sparsities",
     "gradual_prune",
     "inverse_hessian_factor",
@@ -126,10 +138,12 @@ __all__ = [
     "l0_study",
     "layer_inputs",
     "layer_output_errors",
+    "lookup_keep",
     "lora_linear",
     "merge_lora",
     "obs_update",
     "post_training_prune",
+    "post_training_sweep",
     "prune_linear_weight",
     "prune_lm",
     "recalibrate_batchnorm",
@@ -147,6 +161,8 @@ __all__ = [
     "train_l0",
     "train_lm",
     "train_tiny_net",
+    "training_macs",
+    "transfer_pruning_orders",
     "transfer_vs_scratch",
     "unflatten_mask",
     "with_l0_gates",

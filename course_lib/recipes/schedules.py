@@ -4,8 +4,11 @@ Three ways to spend the same training budget on a pruned model:
 
 - one-shot: prune to the final sparsity once, then fine-tune with the mask held fixed;
 - iterative (Han et al. 2015): prune a little, retrain, prune more, retrain, ... over a list of
-  sparsities; with ``rewind_state`` the survivors are reset to early weights before each retraining
-  (the lottery-ticket experiment of Frankle & Carbin 2019, rewinding as in Frankle et al. 2020);
+  sparsities; with ``rewind_state`` the survivors are reset to saved weights before each retraining:
+  the lottery-ticket experiment. Frankle & Carbin 2019 rewind to the initialisation (iterative
+  magnitude pruning, IMP); rewinding to an early iteration instead is from Frankle et al. 2019
+  ("Stabilizing the Lottery Ticket Hypothesis") and ICML 2020 ("Linear Mode Connectivity and the
+  Lottery Ticket Hypothesis"). One sparsity with ``rewind_state`` is a one-shot ticket, not IMP;
 - gradual (Zhu & Gupta 2017): raise the sparsity during training on the cubic AGP schedule
   s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3, re-ranking the weights every ``every`` steps.
 
@@ -125,9 +128,10 @@ def iterative_prune(
     """Prune ``model`` in place by global magnitude to each of ``sparsities`` in turn, retraining
     ``epochs_per_round`` epochs with the masks held after each cut (Han et al. 2015).
 
-    One sparsity is one-shot pruning followed by fine-tuning. With ``rewind_state`` (a state_dict
-    saved early in training, e.g. after the first epoch) every round resets the surviving weights,
-    and BatchNorm, to that state before retraining: the lottery-ticket experiment with rewinding.
+    One sparsity is one-shot pruning followed by fine-tuning. With ``rewind_state`` (the initial
+    state_dict, or one saved early in training, e.g. after the first epoch) every round resets the
+    surviving weights, and BatchNorm, to that state before retraining: the lottery-ticket experiment
+    (several sparsities and the initial state: Frankle & Carbin's IMP; one sparsity: a one-shot ticket).
     Masks are always ranked on the weights as trained, before any rewinding.
     """
     sparsities = _check_sparsities(sparsities)

@@ -25,6 +25,7 @@ from .scores import (  # noqa: F401
     n_pruned,
     pruned_channels,
     pruned_overlap,
+    taylor_scores,
 )
 from .surgery import (  # noqa: F401
     keep_indices,
@@ -80,4 +81,5 @@ __all__ = [
     "resolve_group_scores",
     "shrink_inputs",
     "shrink_outputs",
+    "taylor_scores",
 ]

@@ -7,7 +7,8 @@ score for channel c combines every weight that produces c. Two kinds of criteria
   your own ``criterion(layer, data) -> scores``): its per-weight scores summed over each channel's
   filters in the group's producers;
 - channel-level criteria by name (``CRITERIA``), which read what no single weight shows: BatchNorm
-  gammas, the consumers' weights, or the signed first-order Taylor sum over a whole channel.
+  gammas, the consumers' weights, or the first-order Taylor term of a whole channel, squared and
+  averaged over mini-batches.
 
 Scores are (C,) tensors, higher = more important.
 """
@@ -63,17 +64,54 @@ def _group_params(modules: dict[str, nn.Module], names: list[str]) -> list[torch
     return [p for n in names for p in (modules[n].weight, modules[n].bias) if p is not None]
 
 
-def _taylor_products(model: nn.Module, batch) -> dict[torch.Tensor, torch.Tensor]:
-    """w * dL/dw for every parameter, from the cross-entropy loss on ``batch`` = (x, y), in eval mode."""
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+def _is_pair(batch) -> bool:
+    return isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], torch.Tensor)
+
+
+def _batches(batch) -> list:
+    """``batch`` as a list of (inputs, labels) pairs: one pair, or any iterable of pairs (a list, a
+    DataLoader, ``itertools.islice(loader, n)``)."""
+    if _is_pair(batch):
+        batches = [batch]
+    else:
+        batches = list(batch) if batch is not None and not torch.is_tensor(batch) else []
+    if not batches or not all(_is_pair(b) for b in batches):
         raise ValueError(
-            f"batch must be an (inputs, labels) pair for the 'taylor' criterion, got {batch!r:.80}"
+            "batch must be an (inputs, labels) pair or an iterable of such pairs for the 'taylor' "
+            f"criterion, got {batch!r:.80}"
         )
+    return batches
+
+
+def _taylor_products(model: nn.Module, batch) -> dict[torch.Tensor, torch.Tensor]:
+    """w * dL/dw for every parameter, from the cross-entropy loss on one (x, y) batch, in eval mode."""
     params = [p for p in model.parameters() if p.requires_grad]
     with eval_mode(model):
         loss = F.cross_entropy(model(batch[0]), batch[1])
         grads = torch.autograd.grad(loss, params, allow_unused=True)
     return {p: p.detach() * g for p, g in zip(params, grads) if g is not None}
+
+
+def taylor_scores(model: nn.Module, groups: list[ChannelGroup], batch) -> dict[str, torch.Tensor]:
+    """First-order Taylor importance of every channel of every prunable group (Molchanov et al. 2019).
+
+    For each mini-batch b, a channel's contribution is z_b = sum of w * dL_b/dw over the channel's
+    parameters in the group's producers and BatchNorms: the first-order change of the batch loss when
+    they are all set to zero. The score is mean_b z_b^2 over the given mini-batches, the paper's
+    squared first-order term averaged over mini-batches. ``batch`` is one (inputs, labels) pair or an
+    iterable of pairs; with one pair the ranking is that of |z|, from a single noisy estimate.
+    """
+    batches = _batches(batch)
+    modules = dict(model.named_modules())
+    prunable = [g for g in groups if g.prunable]
+    totals = {g.name: torch.zeros(g.channels) for g in prunable}
+    for pair in batches:
+        products = _taylor_products(model, pair)
+        for group in prunable:
+            params = _group_params(modules, group.producers + group.norms)
+            z = _rows([products.get(p, torch.zeros_like(p)) for p in params]).sum(dim=1)  # (C,)
+            totals[group.name] += z.square()
+    return {name: total / len(batches) for name, total in totals.items()}
 
 
 def group_scores(
@@ -86,8 +124,10 @@ def group_scores(
       ``bn_gamma``       sum of |gamma| over the group's BatchNorms (network slimming, Liu et al.
                          2017); groups without a BatchNorm get no scores
       ``next_layer_l2``  L2 norm of the weights that read the channel in all consumers
-      ``taylor``         |sum of w * dL/dw| over the channel's producer and BatchNorm parameters, on
-                         ``batch`` = (inputs, labels) (first-order Taylor, Molchanov et al. 2019)
+      ``taylor``         (sum of w * dL/dw over the channel's producer and BatchNorm parameters)^2,
+                         averaged over the mini-batches in ``batch`` (one (inputs, labels) pair or an
+                         iterable of pairs): first-order Taylor, Molchanov et al. 2019; see
+                         :func:`taylor_scores`
       ``random``         uniform random scores from ``seed``: the baseline every criterion must beat
 
     ``criterion`` may also be a weight criterion of the kit's protocol (``pruning.importance``) that
@@ -96,8 +136,9 @@ def group_scores(
     if callable(criterion):
         return _weight_criterion_scores(model, groups, get_criterion(criterion))
     check_choice("criterion", criterion, CRITERIA)
+    if criterion == "taylor":
+        return taylor_scores(model, groups, batch)
     modules = dict(model.named_modules())
-    products = _taylor_products(model, batch) if criterion == "taylor" else None
     generator = torch.Generator().manual_seed(seed)
     scores = {}
     for group in (g for g in groups if g.prunable):
@@ -114,9 +155,6 @@ def group_scores(
         elif criterion == "next_layer_l2":
             norms = [input_channel_norms(modules[n].weight.detach(), r) for n, r in group.consumers]
             score = torch.stack(norms).square().sum(dim=0).sqrt()
-        elif criterion == "taylor":
-            params = _group_params(modules, group.producers + group.norms)
-            score = _rows([products.get(p, torch.zeros_like(p)) for p in params]).sum(dim=1).abs()
         else:
             score = torch.rand(group.channels, generator=generator)
         scores[group.name] = score
