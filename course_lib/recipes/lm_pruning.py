@@ -33,7 +33,7 @@ from ..core.validation import check_choice, check_fraction, check_positive_int, 
 from ..data.text import random_windows, text_generator
 from ..pruning.importance import wanda_scores
 from ..pruning.nm import nm_mask
-from .sparsegpt import sparsegpt_prune
+from .sparsegpt import check_target, sparsegpt_prune
 
 LM_METHODS = ("magnitude", "wanda", "sparsegpt")
 
@@ -131,21 +131,6 @@ def capture_inputs(model: nn.Module, idx: torch.Tensor, names=None) -> dict[str,
     return inputs
 
 
-def _check_target(sparsity, n, m):
-    if (sparsity is None) == (n is None and m is None):
-        raise ValueError(f"give either sparsity or both n and m (not both, not neither), got "
-                         f"sparsity={sparsity!r}, n={n!r}, m={m!r}")
-    if sparsity is None:
-        if n is None or m is None:
-            raise ValueError(f"n and m must be given together (n:m sparsity), got n={n!r}, m={m!r}")
-        check_positive_int("n", n)
-        check_positive_int("m", m)
-        if n > m:
-            raise ValueError(f"n must satisfy 0 < n <= m (m={m}), got n={n}")
-    else:
-        check_fraction("sparsity", sparsity)
-
-
 def prune_linear_weight(weight: torch.Tensor, inputs: torch.Tensor | None, method: str,
                         sparsity: float | None = None, *, n: int | None = None,
                         m: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,7 +138,7 @@ def prune_linear_weight(weight: torch.Tensor, inputs: torch.Tensor | None, metho
     (tokens, in) are the layer's calibration inputs (unused by magnitude). Unstructured sparsity
     removes ``round(sparsity * in)`` weights of every row (SparseGPT: of every column block)."""
     check_choice("method", method, LM_METHODS)
-    _check_target(sparsity, n, m)
+    check_target(sparsity, n, m)
     if method == "sparsegpt":
         return sparsegpt_prune(weight, inputs, sparsity, n=n, m=m)
     if method == "magnitude":
@@ -195,7 +180,7 @@ def prune_lm(model: nn.Module, calibration: torch.Tensor | None, method: str,
     never changed.
     """
     check_choice("method", method, LM_METHODS)
-    _check_target(sparsity, n, m)
+    check_target(sparsity, n, m)
     needs_data = method != "magnitude"
     if needs_data and (not isinstance(calibration, torch.Tensor) or calibration.dim() != 2):
         raise ValueError(f"calibration must be token windows (B, T) for method {method!r}, got "

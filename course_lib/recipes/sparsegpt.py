@@ -32,16 +32,8 @@ from ..core.validation import check_fraction, check_positive_int
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _check_arguments(weight, inputs, sparsity, n, m, block_size, damp):
-    for name, value in (("weight", weight), ("inputs", inputs)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-        if value.dim() != 2 or value.dtype not in FLOAT_DTYPES:
-            raise ValueError(f"{name} must be a 2-D floating-point tensor, got {value.dtype} of shape "
-                             f"{tuple(value.shape)}")
-    if inputs.shape[1] != weight.shape[1]:
-        raise ValueError(f"inputs must have shape (tokens, {weight.shape[1]}) for weight of shape "
-                         f"{tuple(weight.shape)} (out, in), got {tuple(inputs.shape)}")
+def check_target(sparsity, n, m) -> None:
+    """Exactly one pruning target: an unstructured ``sparsity`` in [0, 1], or ``n:m`` with 0 < n <= m."""
     if (sparsity is None) == (n is None and m is None):
         raise ValueError(f"give either sparsity or both n and m (not both, not neither), got "
                          f"sparsity={sparsity!r}, n={n!r}, m={m!r}")
@@ -52,13 +44,27 @@ def _check_arguments(weight, inputs, sparsity, n, m, block_size, damp):
         check_positive_int("n", n)
         if n > m:
             raise ValueError(f"n must satisfy 0 < n <= m (m={m}), got n={n}")
+    else:
+        check_fraction("sparsity", sparsity)
+
+
+def _check_arguments(weight, inputs, sparsity, n, m, block_size, damp):
+    for name, value in (("weight", weight), ("inputs", inputs)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if value.dim() != 2 or value.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{name} must be a 2-D floating-point tensor, got {value.dtype} of shape "
+                             f"{tuple(value.shape)}")
+    if inputs.shape[1] != weight.shape[1]:
+        raise ValueError(f"inputs must have shape (tokens, {weight.shape[1]}) for weight of shape "
+                         f"{tuple(weight.shape)} (out, in), got {tuple(inputs.shape)}")
+    check_target(sparsity, n, m)
+    if sparsity is None:
         if weight.shape[1] % m:
             raise ValueError(f"m={m} must divide the input size {weight.shape[1]} of weight "
                              f"{tuple(weight.shape)}")
         if block_size % m:
             raise ValueError(f"block_size must be a multiple of m={m}, got {block_size}")
-    else:
-        check_fraction("sparsity", sparsity)
     check_positive_int("block_size", block_size)
     if isinstance(damp, bool) or not isinstance(damp, (int, float)) or not damp >= 0:
         raise ValueError(f"damp must be a number >= 0 (a fraction of mean(diag H)), got {damp!r}")
