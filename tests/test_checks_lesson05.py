@@ -38,3 +38,28 @@ def test_iterative_sparsities():
         lambda final, rounds: [1 - (1 - final / rounds) ** r for r in range(1, rounds + 1)]
     )
     assert not same_fraction_of_all and "case 1" in repr(same_fraction_of_all)
+
+
+def prune_early(final, epochs):
+    return [min(final, 0.9)] + [final] * (epochs - 1)
+
+
+def test_design_schedule_passes_a_design_that_reaches_the_target_and_reports_what_it_measured():
+    result = check.design_schedule(prune_early)
+    assert result and "its case passes" in repr(result)
+    cut_last = check.design_schedule(lambda final, epochs: [0.0] * (epochs - 1) + [final])
+    assert not cut_last and "mean validation accuracy" in repr(cut_last)  # trained, and below the target
+    got = repr(cut_last).split(", got ")[1]
+    assert float(got.split("accuracy ")[1].split("%")[0]) < 100 * check.DESIGN_TARGET
+
+
+def test_design_schedule_rejects_invalid_schedules_without_training():
+    for design, message in [
+        (lambda final, epochs: [final] * (epochs - 1), "3 sparsities for 4 epochs"),
+        (lambda final, epochs: [final, 0.9] + [final] * (epochs - 2), "sparsity may not fall"),
+        (lambda final, epochs: [0.5] * epochs, "must run at the final sparsity 95%"),
+        (lambda final, epochs: [1.0] * epochs, "in [0, 1)"),
+        (lambda final, epochs: None, "not a list of sparsities"),
+    ]:
+        result = check.design_schedule(design)
+        assert not result and message in repr(result), repr(result)

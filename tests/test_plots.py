@@ -47,8 +47,9 @@ CRITERIA = {"a": torch.tensor([1.0, 2, 3, 4]), "b": torch.tensor([4.0, 3, 2, 1])
 LAYER_TYPES = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)
 A_SMALL, B_SMALL = np.eye(3)[:2], np.arange(6.0).reshape(3, 2)  # (2, 3), (3, 2)
 SIZES = [5, 1, 9, 2, 7]
+# One axis holds named categories: its ticks name them.
 CATEGORICAL = {"plot_before_after", "plot_benefits", "plot_energy_table", "plot_traffic_breakdown",
-               "plot_paired_comparison"}  # one axis holds named categories: its ticks name them
+               "plot_paired_comparison", "plot_seed_bars"}
 
 
 def pruning_run() -> recipes.PruningRun:
@@ -79,6 +80,7 @@ SINGLE = {
     "plot_accuracy_curves": lambda ax, _: plots.plot_accuracy_curves([0, 0.5], {"x": [1, 0.9]}, ax),
     "plot_before_after": lambda ax, _: plots.plot_before_after({"fine": 0.5}, {"fine": 0.9}, ax, "t"),
     "plot_energy_table": lambda ax, _: plots.plot_energy_table(hardware.HOROWITZ_45NM_PJ, ax),
+    "plot_seed_bars": lambda ax, _: plots.plot_seed_bars({"a": [0.9, 0.8], "b": [0.5, 0.7]}, ax, target=0.85),
     "plot_benefits": lambda ax, _: plots.plot_benefits(benefit_rows(), ax),
     "plot_weight_histogram": lambda ax, _: plots.plot_weight_histogram(
         recipes.flat_weights(TinyResNet()), ax, label="dense"
@@ -256,6 +258,15 @@ def test_before_after_bars_and_tradeoff_points():
     assert [round(p.get_height()) for p in a.patches] == [50, 10, 90, 80]
     plots.plot_index_bits_tradeoff({"fine": 1.0, "channel": 0.01}, {"fine": 0.9, "channel": 0.8}, b, "t")
     assert [t.get_text() for t in b.texts] == ["fine", "channel"] and b.get_xscale() == "log"
+
+
+def test_seed_bars_stand_at_the_mean_with_one_dot_per_seed():
+    ax = plots.plot_seed_bars({"a": [0.9, 0.8], "b": [0.5, 0.7, 0.6]}, plt.figure().gca(), target=0.85)
+    assert [round(p.get_width()) for p in ax.patches] == [85, 60]
+    dots = [line for line in ax.lines if line.get_marker() == "."]
+    assert [len(d.get_xdata()) for d in dots] == [2, 3]
+    assert 85 in [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"]
+    assert ax.get_xlim() == (40.0, 100.0)
 
 
 def test_nm_pattern_blanks_what_the_mask_prunes():

@@ -103,4 +103,5 @@ def run_check(exercise: str, learner_fn, reference_fn, cases, compare=same) -> C
                 False,
                 f"✗ {where}: expected {summarize(expected)}, got {summarize(got)}",
             )
-    return CheckResult(exercise, True, f"✓ Exercise {exercise}: all {len(cases)} cases pass.")
+    passed = "its case passes" if len(cases) == 1 else f"all {len(cases)} cases pass"
+    return CheckResult(exercise, True, f"✓ Exercise {exercise}: {passed}.")

@@ -1,10 +1,16 @@
-"""Checks for lesson 05's exercises (prune and fine-tune)."""
+"""Checks for lesson 05's exercises (prune and fine-tune): two formulas and a schedule design."""
+
+from dataclasses import dataclass
 
 import torch
 
+from ..data import digits_loaders
+from ..models import load_pretrained
 from ..recipes import agp_sparsity as _agp_sparsity
 from ..recipes import geometric_sparsities as _geometric_sparsities
-from . import Case, run_check
+from ..recipes import iterative_prune
+from ..train import evaluate, seed_everything
+from . import Case, run_check, summarize
 
 
 def agp_sparsity(fn):
@@ -40,3 +46,88 @@ def iterative_sparsities(fn):
         Case("no pruning at all", (0.0, 4)),
     ]
     return run_check("5.2", fn, _geometric_sparsities, cases, compare=_rounds_compare)
+
+
+# --- Exercise 5.3: design a schedule for a tight budget ----------------------------------------------
+
+DESIGN_FINAL, DESIGN_EPOCHS = 0.95, 4  # remove 95% of the weights in four epochs of masked training
+DESIGN_TARGET = 0.925  # mean validation accuracy over DESIGN_SEEDS a design must reach
+DESIGN_SEEDS = (0, 1)  # shifted by COURSE_SEED_OFFSET, like every seed in the kit
+DESIGN_LR = 1e-3  # the race's learning rate
+
+
+def schedule_validation_accuracy(schedule, seed: int) -> float:
+    """Validation accuracy of the trained ConvNet after ``len(schedule)`` epochs of masked training,
+    pruned by global magnitude to ``schedule[e]`` at the start of epoch ``e`` (one epoch per round of
+    ``recipes.iterative_prune``), with the training shuffle of ``seed``."""
+    seed_everything(seed)
+    model = load_pretrained("convnet")
+    iterative_prune(model, digits_loaders(seed=seed).train, list(schedule), 1, lr=DESIGN_LR, progress=False)
+    return evaluate(model, digits_loaders().validation)
+
+
+@dataclass(frozen=True)
+class _Design:
+    """A schedule and what it achieves: validation accuracy per seed (or why it was not run)."""
+
+    schedule: tuple = ()
+    problem: str = ""
+    accuracies: tuple = ()
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.accuracies) / len(self.accuracies)
+
+    def __repr__(self):
+        if self.problem:
+            return self.problem
+        per_seed = ", ".join(f"{a:.1%}" for a in self.accuracies)
+        return (f"schedule {[round(s, 3) for s in self.schedule]}: mean validation accuracy "
+                f"{self.accuracy:.1%} (seeds {list(DESIGN_SEEDS)}: {per_seed})")
+
+
+@dataclass(frozen=True)
+class _Target:
+    final: float
+    epochs: int
+
+    def __repr__(self):
+        return (f"{self.epochs} non-decreasing sparsities ending at {self.final:.0%} whose ConvNet reaches "
+                f"a mean validation accuracy of at least {DESIGN_TARGET:.1%}")
+
+
+def _problem(schedule, final: float, epochs: int) -> str:
+    """Why ``schedule`` is not a valid design for ``final`` in ``epochs`` epochs ('' when it is)."""
+    if not isinstance(schedule, (list, tuple)) or not all(isinstance(s, (int, float)) for s in schedule):
+        return f"not a list of sparsities: {summarize(schedule)}"
+    if len(schedule) != epochs:
+        return f"{len(schedule)} sparsities for {epochs} epochs: give one per epoch"
+    if not all(0 <= s < 1 for s in schedule):
+        return f"every sparsity must be in [0, 1), got {list(schedule)}"
+    if any(b < a for a, b in zip(schedule, schedule[1:])):
+        return f"sparsity may not fall (held masks cannot grow back), got {list(schedule)}"
+    if abs(schedule[-1] - final) > 1e-9:
+        return f"the last epoch must run at the final sparsity {final:.0%}, got {schedule[-1]!r}"
+    return ""
+
+
+def _measure_design(schedule, final: float, epochs: int) -> _Design:
+    problem = _problem(schedule, final, epochs)
+    if problem:
+        return _Design(problem=problem)
+    accuracies = tuple(schedule_validation_accuracy(schedule, seed) for seed in DESIGN_SEEDS)
+    return _Design(tuple(schedule), "", accuracies)
+
+
+def _reaches_target(got, expected: _Target) -> bool:
+    return isinstance(got, _Design) and not got.problem and got.accuracy >= DESIGN_TARGET
+
+
+def design_schedule(fn):
+    """Exercise 5.3: ``fn(final, epochs)`` is a list of ``epochs`` sparsities (one per epoch of masked
+    training, non-decreasing, the last equal to ``final``). For 95% in four epochs the trained ConvNet
+    must reach a mean validation accuracy of ``DESIGN_TARGET`` over ``DESIGN_SEEDS``; the check trains
+    it (about 1.5 s) and reports what the design achieved."""
+    cases = [Case(f"{DESIGN_FINAL:.0%} sparsity in {DESIGN_EPOCHS} epochs", (DESIGN_FINAL, DESIGN_EPOCHS))]
+    return run_check("5.3", lambda final, epochs: _measure_design(fn(final, epochs), final, epochs),
+                     _Target, cases, compare=_reaches_target)

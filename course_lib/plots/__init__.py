@@ -22,6 +22,7 @@ from .bars import (  # noqa: F401
     plot_benefits,
     plot_energy_table,
     plot_pattern_comparison,
+    plot_seed_bars,
     plot_weight_histogram,
 )
 from .channels import (  # noqa: F401

@@ -1,7 +1,7 @@
 """Bar charts that set a few named results side by side: the 45 nm energy of one operation (lesson
 00), accuracy one-shot and after fine-tuning per granularity (02), N:M patterns against unstructured
-pruning (03), what each pruning method buys (09), and the histogram of a model's weights behind the
-sparsity slider (00, ``course_lib.widgets``)."""
+pruning (03), methods over seeds (05), what each pruning method buys (09), and the histogram of a
+model's weights behind the sparsity slider (00, ``course_lib.widgets``)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,6 +42,27 @@ def plot_before_after(before: dict, after: dict, ax=None, title: str = "", label
     ax.set_ylim(0, 122)
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper center", ncol=2)
+    return ax
+
+
+SEED_BARS_TITLE = "Mean over seeds (bars), each seed (dots)"
+
+
+def plot_seed_bars(results: dict[str, list[float]], ax=None, title: str = SEED_BARS_TITLE,
+                   xlabel: str = "accuracy (%)", target: float | None = None):
+    """One horizontal bar per method at its mean over seeds, each seed's value a black dot on it
+    (fractions, drawn in %), and an optional dashed vertical line at ``target``."""
+    ax = ax or plt.gca()
+    names = list(results)
+    means = [100 * sum(values) / len(values) for values in results.values()]
+    ax.barh(names, means, color=palette(len(names)))
+    for row, values in enumerate(results.values()):
+        ax.plot([100 * v for v in values], [row] * len(values), "k.", label="one seed" if row == 0 else None)
+    if target is not None:
+        ax.axvline(100 * target, color="black", ls="--", lw=1, label=f"target {100 * target:g}%")
+    lowest = min(min(values) for values in results.values())
+    ax.set(title=title, xlabel=xlabel, xlim=(max(0.0, 100 * lowest - 10), 100))
+    ax.legend(loc="lower left", fontsize="small")
     return ax
 
 
