@@ -5,6 +5,7 @@ import math
 import torch
 from check_helpers import assert_check_passes_and_rejects
 
+from course_lib import recipes
 from course_lib.checks import lesson10 as check
 
 
@@ -74,3 +75,27 @@ def test_drop_head_columns():
 
     assert_check_passes_and_rejects(check.drop_head_columns, correct,
                                     [rows_instead, zeroes_instead, one_column, interleaved])
+
+
+def test_allocate_sparsity_passes_a_depth_ramp_and_measures_what_others_achieve():
+    assert check.allocate_sparsity(recipes.depth_ramp_sparsities)
+
+    def uniform(layer_sizes, target):
+        return dict.fromkeys(layer_sizes, target)
+
+    def early_blocks_hardest(layer_sizes, target):  # the ramp reversed
+        return recipes.depth_ramp_sparsities(layer_sizes, target, step=-0.05)
+
+    def under_budget(layer_sizes, target):
+        return dict.fromkeys(layer_sizes, target - 0.1)
+
+    def missing_a_layer(layer_sizes, target):
+        return dict.fromkeys(list(layer_sizes)[1:], target)
+
+    trained_but_not_better = "of the block weights removed, "
+    for design, message in [(uniform, trained_but_not_better), (early_blocks_hardest, trained_but_not_better),
+                            (under_budget, "only 60.1% of the block weights removed"),
+                            (missing_a_layer, "missing ['blocks.0.attn.q']"),
+                            (lambda layer_sizes, target: target, "not a {layer")]:
+        result = check.allocate_sparsity(design)
+        assert not result and message in repr(result), repr(result)

@@ -24,6 +24,7 @@ from course_lib.recipes.lm_pruning import (
     block_linears,
     calibration_windows,
     capture_inputs,
+    depth_ramp_sparsities,
     layer_output_errors,
     prune_lm,
     sparsity_of,
@@ -104,6 +105,34 @@ def test_sparsegpt_has_the_lowest_layer_error(trained, text_tokens):
         pruned, _ = prune_lm(trained, calib, method, 0.5)
         total[method] = sum(layer_output_errors(trained, pruned, held_out).values())
     assert total["sparsegpt"] < total["magnitude"], total
+
+
+def test_per_layer_sparsities_prune_each_layer_to_its_own_fraction(trained, text_tokens):
+    calib = calibration_windows(text_tokens[:3000], 16, n_windows=16)
+    names = list(block_linears(trained))
+    chosen = {name: (0.25 if name.startswith("blocks.0.") else 0.75) for name in names}
+    _, masks = prune_lm(trained, calib, "wanda", chosen)
+    for name in names:
+        assert (~masks[f"{name}.weight"]).float().mean() == pytest.approx(chosen[name], abs=1e-6)
+    _, uniform = prune_lm(trained, calib, "wanda", dict.fromkeys(names, 0.5))
+    _, same = prune_lm(trained, calib, "wanda", 0.5)
+    assert all(torch.equal(uniform[k], same[k]) for k in same)  # a dict of equal values is the float
+    with pytest.raises(ValueError, match="one value for each block Linear.*missing \\['blocks.0.attn.q'\\]"):
+        prune_lm(trained, calib, "wanda", {n: 0.5 for n in names[1:]})
+    with pytest.raises(ValueError, match="sparsity\\['blocks.0.attn.q'\\] must be"):
+        prune_lm(trained, calib, "wanda", chosen | {"blocks.0.attn.q": 1.5})
+    with pytest.raises(ValueError, match="per-layer sparsities or n and m"):
+        prune_lm(trained, calib, "wanda", chosen, n=2, m=4)
+
+
+def test_depth_ramp_keeps_the_size_weighted_mean_and_rises_with_depth():
+    sizes = {"blocks.0.attn.q": 100, "blocks.0.mlp.fc": 400, "blocks.1.attn.q": 100, "blocks.2.mlp.fc": 200}
+    ramp = depth_ramp_sparsities(sizes, 0.6, step=0.1)
+    assert sum(ramp[n] * s for n, s in sizes.items()) / sum(sizes.values()) == pytest.approx(0.6)
+    assert ramp["blocks.0.attn.q"] == ramp["blocks.0.mlp.fc"]  # one sparsity per block
+    assert ramp["blocks.0.attn.q"] < ramp["blocks.1.attn.q"] < ramp["blocks.2.mlp.fc"]
+    with pytest.raises(ValueError, match="step=0.5 takes a sparsity outside"):
+        depth_ramp_sparsities(sizes, 0.9, step=0.5)
 
 
 def test_bad_arguments_name_what_is_allowed(trained):

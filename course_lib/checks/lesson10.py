@@ -1,11 +1,19 @@
-"""Checks for lesson 10's exercises (pruning a language model)."""
+"""Checks for lesson 10's exercises (pruning a language model): three formulas and a sparsity design."""
+
+import functools
+import math
+from dataclasses import dataclass
 
 import torch
 
+from ..analysis.language import EVAL_CHARS, window_losses
 from ..analysis.language import perplexity as _perplexity
+from ..data import shakespeare_splits
+from ..models import load_pretrained
+from ..recipes.lm_pruning import block_linears, calibration_windows, prune_lm, sparsity_of
 from ..recipes.sparsegpt import obs_update as _obs_update
 from ..structured.transformer import drop_head_columns as _drop_head_columns
-from . import Case, run_check
+from . import Case, run_check, summarize
 
 
 def _random(*shape, seed: int, dtype=torch.float32) -> torch.Tensor:
@@ -54,3 +62,86 @@ def drop_head_columns(fn):
         Case("one head of 4 dims, remove it: no column left", (_random(3, 4, seed=10), 0, 4)),
     ]
     return run_check("10.3", fn, _drop_head_columns, cases)
+
+
+# --- Exercise 10.4: design per-layer sparsities ------------------------------------------------------
+
+DESIGN_TARGET = 0.7  # fraction of the block Linear weights Wanda removes
+DESIGN_MARGIN = 0.05  # nats per character a design must gain over uniform 70%
+SELECTION = slice(EVAL_CHARS, 2 * EVAL_CHARS)  # validation characters the lesson does not report on
+
+
+@functools.lru_cache(maxsize=1)
+def _charlm_and_text():
+    """The trained character model, its calibration windows and the selection characters."""
+    model = load_pretrained("charlm")
+    splits = shakespeare_splits()
+    calibration = calibration_windows(splits.train, model.context)
+    return model, calibration, splits.validation[SELECTION]
+
+
+def block_layer_sizes() -> dict[str, int]:
+    """The number of weights of each block Linear of the shipped character model, by name."""
+    return {name: layer.weight.numel() for name, layer in block_linears(_charlm_and_text()[0]).items()}
+
+
+@dataclass(frozen=True)
+class _Allocation:
+    """Per-layer sparsities and what Wanda makes of them: the sparsity reached and the loss."""
+
+    problem: str = ""
+    sparsity: float = 0.0
+    loss: float = 0.0
+
+    def __repr__(self):
+        if self.problem:
+            return self.problem
+        return (f"{self.sparsity:.1%} of the block weights removed, {self.loss:.3f} nats/char "
+                f"(perplexity {math.exp(self.loss):.2f}) on the selection characters")
+
+
+def _measure_allocation(sparsities, target: float) -> _Allocation:
+    model, calibration, selection = _charlm_and_text()
+    if not isinstance(sparsities, dict):
+        return _Allocation(f"not a {{layer name: sparsity}} dict: {summarize(sparsities)}")
+    try:
+        pruned, masks = prune_lm(model, calibration, "wanda", sparsities)
+    except ValueError as err:
+        return _Allocation(str(err))
+    reached = sparsity_of(masks)
+    if reached < target - 0.005:
+        return _Allocation(f"only {reached:.1%} of the block weights removed; the budget is {target:.0%}")
+    return _Allocation("", reached, float(window_losses(pruned, selection).mean()))
+
+
+@dataclass(frozen=True)
+class _Goal:
+    """What a design must do: remove at least ``target`` and beat ``uniform`` by ``DESIGN_MARGIN``."""
+
+    target: float
+    uniform: _Allocation
+
+    def __repr__(self):
+        return (f"at least {self.target:.0%} removed and a loss {DESIGN_MARGIN} nats/char or more below "
+                f"uniform {self.target:.0%} ({self.uniform.loss:.3f} nats/char, perplexity "
+                f"{math.exp(self.uniform.loss):.2f})")
+
+
+def _beats_uniform(got, expected: _Goal) -> bool:
+    return (isinstance(got, _Allocation) and not got.problem
+            and got.loss <= expected.uniform.loss - DESIGN_MARGIN)
+
+
+def allocate_sparsity(fn):
+    """Exercise 10.4: ``fn(layer_sizes, target)`` gives each block Linear its own sparsity. Wanda prunes
+    the character model with them; the check measures the fraction removed (at least ``target``) and
+    the loss on validation characters the lesson does not report on, which must be at least
+    ``DESIGN_MARGIN`` nats/char below uniform pruning at ``target`` (about 3 s)."""
+    sizes = block_layer_sizes()
+    cases = [Case(f"Wanda, {DESIGN_TARGET:.0%} of the block weights", (sizes, DESIGN_TARGET))]
+
+    def uniform(layer_sizes, target):
+        return _Goal(target, _measure_allocation(dict.fromkeys(layer_sizes, target), target))
+
+    return run_check("10.4", lambda s, t: _measure_allocation(fn(s, t), t), uniform, cases,
+                     compare=_beats_uniform)

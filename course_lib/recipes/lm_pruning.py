@@ -166,21 +166,54 @@ def _embed(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     return model.tok_emb(idx) + model.pos_emb(torch.arange(idx.shape[1], device=idx.device))
 
 
+def layer_sparsities(model: nn.Module, sparsity) -> dict[str, float | None]:
+    """One unstructured sparsity per block Linear (``"blocks.0.attn.q"`` -> 0.6): ``sparsity`` is a
+    number for all of them, a dict naming every one of them, or None (an N:M target)."""
+    names = list(block_linears(model))
+    if not isinstance(sparsity, dict):
+        return dict.fromkeys(names, sparsity)
+    missing, unknown = [n for n in names if n not in sparsity], [n for n in sparsity if n not in names]
+    if missing or unknown:
+        raise ValueError(f"sparsity must give one value for each block Linear of the model ({len(names)}: "
+                         f"{names[0]!r} ... {names[-1]!r}); missing {missing[:3]}, unknown {unknown[:3]}")
+    for name in names:
+        check_fraction(f"sparsity[{name!r}]", sparsity[name])
+    return {name: float(sparsity[name]) for name in names}
+
+
+def depth_ramp_sparsities(layer_sizes: dict[str, int], target: float, step: float = 0.05) -> dict[str, float]:
+    """Per-layer sparsities that rise by ``step`` per block, later blocks pruned harder, with the
+    size-weighted mean equal to ``target``. ``layer_sizes``: block Linear name -> number of weights."""
+    check_fraction("target", target)
+    depth = {name: int(name.split(".")[1]) for name in layer_sizes}  # "blocks.2.mlp.fc" -> 2
+    mean_depth = sum(depth[n] * size for n, size in layer_sizes.items()) / sum(layer_sizes.values())
+    ramp = {name: target + step * (depth[name] - mean_depth) for name in layer_sizes}
+    if not all(0 <= s <= 1 for s in ramp.values()):
+        raise ValueError(f"step={step} takes a sparsity outside [0, 1] around target={target}; "
+                         "use a smaller step")
+    return ramp
+
+
 @torch.no_grad()
 def prune_lm(model: nn.Module, calibration: torch.Tensor | None, method: str,
-             sparsity: float | None = None, *, n: int | None = None,
+             sparsity: float | dict[str, float] | None = None, *, n: int | None = None,
              m: int | None = None) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """A copy of the language model ``model`` with every block Linear pruned by ``method``.
 
     ``calibration``: token windows (B, T) of *training* text (``calibration_windows``); not needed for
-    magnitude. Give ``sparsity`` (unstructured) or ``n`` and ``m`` (N:M along the input dimension).
+    magnitude. Give ``sparsity`` (unstructured: one number, or a dict with one per block Linear, as
+    ``layer_sparsities`` reads it) or ``n`` and ``m`` (N:M along the input dimension).
     Blocks are pruned in order, as in the Wanda and SparseGPT papers: block b's layers are calibrated
     on what block b receives once blocks 0..b-1 are pruned, so later layers see the earlier errors
     (one pass through the model in all). Returns (pruned copy, masks by weight name); ``model`` is
     never changed.
     """
     check_choice("method", method, LM_METHODS)
-    check_target(sparsity, n, m)
+    if not isinstance(sparsity, dict):
+        check_target(sparsity, n, m)
+    elif n is not None or m is not None:
+        raise ValueError(f"give either per-layer sparsities or n and m, not both; got n={n!r}, m={m!r}")
+    per_layer = layer_sparsities(model, sparsity)
     needs_data = method != "magnitude"
     if needs_data and (not isinstance(calibration, torch.Tensor) or calibration.dim() != 2):
         raise ValueError(f"calibration must be token windows (B, T) for method {method!r}, got "
@@ -200,7 +233,8 @@ def prune_lm(model: nn.Module, calibration: torch.Tensor | None, method: str,
                 for handle in handles:
                     handle.remove()
         for name, layer in layers.items():
-            new_weight, mask = prune_linear_weight(layer.weight, inputs.get(name), method, sparsity, n=n, m=m)
+            target = per_layer[f"blocks.{b}.{name}"]
+            new_weight, mask = prune_linear_weight(layer.weight, inputs.get(name), method, target, n=n, m=m)
             layer.weight.copy_(new_weight)
             masks[f"blocks.{b}.{name}.weight"] = mask
         if needs_data:
