@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..core.modules import eval_mode, prunable_weights
+from ..core.modules import eval_mode, hooks_attached, prunable_weights
 
 
 def count_params(model: nn.Module) -> int:
@@ -68,19 +68,13 @@ def count_macs(model: nn.Module, input_shape, per_layer: bool = False):
 
         return record
 
-    handles = [
-        module.register_forward_hook(hook(name))
-        for name, module in model.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.Linear))
-    ]
+    hooks = [(module, hook(name)) for name, module in model.named_modules()
+             if isinstance(module, (nn.Conv2d, nn.Linear))]
     try:
-        with torch.no_grad(), eval_mode(model):
+        with hooks_attached(forward=hooks), torch.no_grad(), eval_mode(model):
             model(torch.zeros(1, *shape))
     except RuntimeError as err:
         raise ValueError(
             f"input_shape {shape} does not fit {type(model).__name__}: the forward pass failed ({err})"
         ) from err
-    finally:
-        for handle in handles:
-            handle.remove()
     return macs if per_layer else sum(macs.values())

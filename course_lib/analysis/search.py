@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.modules import eval_mode
+from ..core.modules import eval_mode, hooks_attached
 from ..core.seeds import shifted
 from ..core.validation import check_fraction, check_positive_int, check_positive_number
 from ..structured.graph import channel_groups
@@ -115,17 +115,11 @@ class ChannelCostModel:
 @torch.no_grad()
 def _layer_input_shapes(model: nn.Module, example_input: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Each Conv2d/Linear layer's input shape for one example (no batch dimension)."""
-    shapes, handles = {}, []
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            hook = (lambda n: lambda m, args: shapes.__setitem__(n, tuple(args[0].shape[1:])))(name)
-            handles.append(module.register_forward_pre_hook(hook))
-    try:
-        with eval_mode(model):
-            model(example_input[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
+    shapes = {}
+    pre = [(module, lambda m, args, name=name: shapes.__setitem__(name, tuple(args[0].shape[1:])))
+           for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    with hooks_attached(pre=pre), eval_mode(model):
+        model(example_input[:1])
     return shapes
 
 

@@ -1,5 +1,5 @@
 """Module helpers: which layers are prunable, applying masks in place, swapping submodules, and the
-one ``eval_mode`` context manager.
+two context managers: ``eval_mode`` and ``hooks_attached``.
 
 A mask is a ``torch.bool`` tensor of its weight's shape: True keeps a weight, False prunes it.
 """
@@ -20,6 +20,21 @@ def eval_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def hooks_attached(forward=(), pre=()):
+    """Run the body with forward hooks attached, then remove them, even if the body raises.
+
+    ``forward``: (module, hook(module, args, output)) pairs; ``pre``: (module, hook(module, args))
+    pairs, run before the module's forward. The one way the kit records what layers see."""
+    handles = [module.register_forward_hook(hook) for module, hook in forward]
+    handles += [module.register_forward_pre_hook(hook) for module, hook in pre]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..analysis.metrics import count_macs
 from ..analysis.search import ChannelCostModel
-from ..core.modules import eval_mode, set_submodule
+from ..core.modules import eval_mode, hooks_attached, set_submodule
 from ..core.selection import keep_largest_per_row
 from ..core.validation import check_fraction, check_positive_int
 from ..structured.graph import channel_groups
@@ -115,18 +115,13 @@ def _surrogate(scores: torch.Tensor, k: int) -> torch.Tensor:
 def _stage_io(model: nn.Module, stages: dict[str, str], x: torch.Tensor):
     """Inputs of each gated conv and its channels' activations after BatchNorm and ReLU."""
     modules = dict(model.named_modules())
-    captured, handles = {}, []
-    for conv, bn in stages.items():
-        handles.append(modules[conv].register_forward_pre_hook(
-            lambda m, args, name=conv: captured.__setitem__(("in", name), args[0])))
-        handles.append(modules[bn].register_forward_hook(
-            lambda m, args, out, name=conv: captured.__setitem__(("out", name), out.relu())))
-    try:
-        with eval_mode(model):
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    captured = {}
+    pre = [(modules[conv], lambda m, args, name=conv: captured.__setitem__(("in", name), args[0]))
+           for conv in stages]
+    forward = [(modules[bn], lambda m, args, out, name=conv: captured.__setitem__(("out", name), out.relu()))
+               for conv, bn in stages.items()]
+    with hooks_attached(forward=forward, pre=pre), eval_mode(model):
+        model(x)
     return {c: (captured[("in", c)], captured[("out", c)]) for c in stages}
 
 

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..analysis.language import EVAL_CHARS, perplexity, sample_text, window_losses
-from ..core.modules import eval_mode
+from ..core.modules import eval_mode, hooks_attached
 from ..core.selection import keep_largest_per_row
 from ..core.validation import check_choice, check_fraction, check_positive_int, check_positive_number
 from ..data.text import random_windows, text_generator
@@ -115,19 +115,9 @@ def capture_inputs(model: nn.Module, idx: torch.Tensor, names=None) -> dict[str,
     if unknown:
         raise ValueError(f"names must be block Linear layers of the model, got unknown {unknown}")
     inputs: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        def record(module, args, output):
-            inputs[name] = args[0].detach().flatten(0, -2).clone()  # (B*T, in)
-        return record
-
-    handles = [layers[name].register_forward_hook(hook(name)) for name in names]
-    try:
-        with eval_mode(model):
-            model(idx)
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = [(layers[name], _recorder(inputs, name)) for name in names]
+    with hooks_attached(forward=hooks), eval_mode(model):
+        model(idx)
     return inputs
 
 
@@ -157,7 +147,7 @@ def prune_linear_weight(weight: torch.Tensor, inputs: torch.Tensor | None, metho
 def _recorder(inputs: dict, name: str):
     """A forward hook that stores its layer's input as ``inputs[name]``, (tokens, in)."""
     def record(module, args, output):
-        inputs[name] = args[0].detach().flatten(0, -2)
+        inputs[name] = args[0].detach().flatten(0, -2).clone()
     return record
 
 
@@ -226,12 +216,8 @@ def prune_lm(model: nn.Module, calibration: torch.Tensor | None, method: str,
         layers = {name: module for name, module in block.named_modules() if isinstance(module, nn.Linear)}
         inputs = {}
         if needs_data:
-            handles = [layer.register_forward_hook(_recorder(inputs, name)) for name, layer in layers.items()]
-            try:
+            with hooks_attached(forward=[(layer, _recorder(inputs, name)) for name, layer in layers.items()]):
                 block(hidden)  # what each Linear of block b receives, blocks before it already pruned
-            finally:
-                for handle in handles:
-                    handle.remove()
         for name, layer in layers.items():
             target = per_layer[f"blocks.{b}.{name}"]
             new_weight, mask = prune_linear_weight(layer.weight, inputs.get(name), method, target, n=n, m=m)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.modules import eval_mode, prunable_weights
+from ..core.modules import eval_mode, hooks_attached, prunable_weights
 from ..core.selection import keep_largest_per_row
 from ..core.validation import check_choice, check_fraction, check_positive_int
 from ..pruning.importance import LayerData, get_criterion
@@ -69,17 +69,10 @@ def layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
         return record
 
-    handles = [
-        module.register_forward_hook(hook(f"{name}.weight"))
-        for name, module in model.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.Linear))
-    ]
-    try:
-        with eval_mode(model):
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = [(module, hook(f"{name}.weight")) for name, module in model.named_modules()
+             if isinstance(module, (nn.Conv2d, nn.Linear))]
+    with hooks_attached(forward=hooks), eval_mode(model):
+        model(x)
     return inputs
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.modules import eval_mode
+from ..core.modules import eval_mode, hooks_attached
 from ..core.validation import check_choice, check_fraction
 
 HEAD_METHODS = ("taylor", "ablation", "magnitude")
@@ -55,15 +55,13 @@ def _taylor_scores(model, x, y):
             captured[key] = args[0]
         return keep
 
-    handles = [block.attn.proj.register_forward_pre_hook(hook(("attn", b))) for b, block in enumerate(blocks)]
-    handles += [block.mlp.proj.register_forward_pre_hook(hook(("mlp", b))) for b, block in enumerate(blocks)]
+    pre = [(block.attn.proj, hook(("attn", b))) for b, block in enumerate(blocks)]
+    pre += [(block.mlp.proj, hook(("mlp", b))) for b, block in enumerate(blocks)]
     try:
-        with eval_mode(model), torch.enable_grad():
+        with hooks_attached(pre=pre), eval_mode(model), torch.enable_grad():
             model.zero_grad(set_to_none=True)
             _loss(model, x, y).backward()
     finally:
-        for handle in handles:
-            handle.remove()
         model.zero_grad(set_to_none=True)
     heads, units = [], []
     for b, block in enumerate(blocks):
