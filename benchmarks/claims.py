@@ -31,6 +31,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import cpu_model  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 REPORT = ROOT / "docs" / "claims.md"
 SEED_VARIABLE = "COURSE_SEED_OFFSET"  # course_lib.core.seeds.SEED_OFFSET_VARIABLE
@@ -185,13 +189,8 @@ def _column(seed: int, threads: int) -> str:
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    return (f"{platform.machine()}, {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
+    return (f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores; "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def fragile_claims(runs: list[Run]) -> dict[tuple[str, int, str], list[Failure]]:

@@ -1,7 +1,19 @@
-"""Shared timing helpers for the benchmark modules."""
+"""Shared helpers for the benchmark modules and ``make claims``: timing, formatting, the CPU's name."""
 
+import platform
 import statistics
 import time
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform module knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def time_call(fn, repeats: int = 5, warmup: int = 1) -> tuple[float, float, float]:

@@ -17,16 +17,10 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 REPORT = HERE.parent / "docs" / "benchmarks.md"
+CLAIMS = HERE.parent / "docs" / "claims.md"  # written by `make claims`, too long to rerun here
+sys.path.insert(0, str(HERE))
 
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what the platform module knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+from common import cpu_model  # noqa: E402
 
 
 def machine_header() -> str:
@@ -46,13 +40,23 @@ def machine_header() -> str:
     )
 
 
+def claims_section() -> str:
+    """The last ``make claims`` report (docs/claims.md, with its own date and machine) as a section."""
+    if not CLAIMS.exists():
+        return "## Claims under shifted seeds and thread counts\n\nNot measured yet: run `make claims`.\n"
+    body = CLAIMS.read_text().split("\n", 1)[1]  # without its "# ..." title
+    return ("## Claims under shifted seeds and thread counts (from docs/claims.md)\n"
+            + body.replace("\n## Failures", "\n### Failures"))
+
+
 def main(names: list[str]) -> None:
-    sys.path.insert(0, str(HERE))
     modules = names or sorted(p.stem for p in HERE.glob("bench_*.py"))
     sections = [machine_header()]
     for name in modules:
         print(f"running {name} ...", flush=True)
         sections.append(importlib.import_module(name).run().rstrip() + "\n")
+    if not names:
+        sections.append(claims_section())
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(sections))
     print(f"wrote {REPORT}")
