@@ -119,3 +119,15 @@ def test_seed_shift_reaches_the_kernel_and_a_failing_assert_is_reported(tmp_path
     assert "| 00_lucky | pass | **FAIL** | 1/2 |" in report
     claim = "`assert shift == 0, f'only seed 0 works, not {shift}'`"
     assert f"| 00_lucky | 1 | 1 | 2 | AssertionError | {claim} | only seed 0 works, not 1 |" in report
+
+
+def test_make_bench_carries_the_last_claims_report(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_run", SCRIPT.parent / "run.py")
+    bench_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_run)
+    monkeypatch.setattr(bench_run, "CLAIMS", tmp_path / "claims.md")
+    assert "Not measured yet: run `make claims`" in bench_run.claims_section()
+    (tmp_path / "claims.md").write_text("# Claims\n\n| lesson | K=0 T=1 |\n\n## Failures\n\nNone.\n")
+    section = bench_run.claims_section()
+    assert section.startswith("## Claims under shifted seeds") and "| lesson | K=0 T=1 |" in section
+    assert "\n### Failures" in section and "# Claims\n" not in section
