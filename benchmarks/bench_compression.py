@@ -88,7 +88,7 @@ def _table() -> str:
         return lambda d: recipes.post_training_prune(d, calibration, **kwargs)[0]
 
     epochs = FINE_TUNE_EPOCHS
-    recipes = {
+    recipe_table = {
         f"fine-grained 90%, AGP over {epochs['fine-grained']} epochs": fine_grained_agp,
         f"fine-grained 90%, one-shot + {epochs['fine-grained']} epochs fine-tuning": fine_grained_one_shot,
         f"2:4, one-shot + {epochs['2:4']} epochs fine-tuning": nm_fine_tuned,
@@ -113,7 +113,7 @@ def _table() -> str:
         "| recipe | weights removed | MACs left | test accuracy | vs dense (points) | wall time |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name, recipe in recipes.items():
+    for name, recipe in recipe_table.items():
         train.seed_everything(0)
         start = time.perf_counter()
         model = recipe(dense)

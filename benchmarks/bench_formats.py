@@ -51,7 +51,7 @@ def _crossover_rows() -> list[str]:
 
 def run() -> str:
     lines = [
-        "## Sparse formats (`course_lib.formats`)",
+        "## Sparse formats (`course_lib.hardware.formats`)",
         "",
         f"Encode and decode (`to_dense`) of a {SIDE} x {SIDE} fp32 Gaussian matrix magnitude-pruned to "
         f"{SPARSITY:.0%} sparsity (N:M: the same matrix pruned 2:4, i.e. 50%); BSR with 4 x 4 "
