@@ -22,6 +22,18 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: tests that train and time tiny models, which two threads only
+    slow down on a shared CPU. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """(train_loader, validation_loader, test_loader) over the digits."""

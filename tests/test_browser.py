@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 INSTALL_HINT = "install Debian's Chromium with `sudo apt-get install chromium` (what .ci/run does)"
 
@@ -78,11 +78,7 @@ def test_lesson00_runs_in_jupyterlab_and_the_slider_updates_the_result(lab):
 
     base, token = lab
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{base}/lab/tree/00_introduction.ipynb?token={token}")

@@ -18,13 +18,7 @@ DIGIT = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 IMAGE = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny convolutions on a shared 2-core machine run far faster on one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny convolutions: one thread is faster
 
 
 def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:

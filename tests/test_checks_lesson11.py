@@ -12,15 +12,7 @@ from torch.nn.utils import prune
 from course_lib import analysis, core, data, hardware, models, pruning, train
 from course_lib.checks import lesson11 as check
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tests train and time tiny models, which two threads only slow down on
-    a shared CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ---------------------------------------------------------------- exercise 11.1
 

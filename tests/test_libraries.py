@@ -14,14 +14,7 @@ from course_lib.models import ConvNet, TinyResNet
 DIGIT = torch.zeros(1, 1, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tests train and time tiny models, which two threads only slow down on
-    a shared CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_like(model):

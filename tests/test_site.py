@@ -11,18 +11,17 @@ import http.server
 import importlib.util
 import os
 import re
-import shutil
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
+from browser_helpers import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 pytest.importorskip("myst_nb", reason='the site needs its extra: pip install -e ".[site]"')
 
@@ -119,11 +118,7 @@ def test_the_site_in_a_browser_links_every_lesson_and_shows_their_figures(site, 
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # the site is served from this machine; anything else (a CDN) is refused, as on a classroom LAN
         page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
