@@ -44,7 +44,7 @@ def run() -> str:
         for method in recipes.LM_METHODS:
             pruned, _ = recipes.prune_lm(dense, calibration, method, **target)
             losses = analysis.window_losses(pruned, splits.validation)
-            diff = analysis.paired_loss_interval(losses, dense_losses)
+            diff = analysis.compare_losses(losses, dense_losses)
             table_rows.append([method, pattern, f"{analysis.perplexity(losses):.3f}",
                                "{:+.4f} [{:+.4f}, {:+.4f}]".format(diff.difference, *diff.interval),
                                f"{analysis.WANDA_LLAMA2_7B_WIKITEXT[pattern][method]:.2f}"])

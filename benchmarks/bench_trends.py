@@ -26,11 +26,11 @@ def run() -> str:
         pruned = structured.prune_channels(model, ratios, x).eval()
         return (pruned(held_x).argmax(dim=1) == held_y).float().mean().item()
 
-    budget = cost.mac_fraction({g: 0.5 for g in groups})
+    budget = cost.macs_kept({g: 0.5 for g in groups})
     results = []
 
     def run_search():
-        found = analysis.evolutionary_search(groups, GRID, score, cost.mac_fraction, budget, progress=False)
+        found = analysis.evolutionary_search(groups, GRID, score, cost.macs_kept, budget, progress=False)
         results.append(found)
 
     search_time = time_call(run_search, repeats=3, warmup=0)

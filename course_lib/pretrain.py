@@ -15,8 +15,7 @@ from .analysis.language import window_losses
 from .data.digits import digits_loaders
 from .data.text import shakespeare_splits
 from .models.transformer import CharTransformer
-from .recipes.lm_pruning import train_lm
-from .train import evaluate, seed_everything, train
+from .train import evaluate, seed_everything, train, train_lm
 
 
 def _train_digits(model_class, epochs: int, lr: float):

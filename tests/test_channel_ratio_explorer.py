@@ -58,7 +58,7 @@ def test_moving_the_slider_neither_prunes_nor_times(table, monkeypatch):
         raise AssertionError("the slider must only look up the table")
 
     monkeypatch.setattr(widgets, "prune_channels", forbidden)
-    monkeypatch.setattr(widgets, "compare_costs", forbidden)
+    monkeypatch.setattr(widgets, "measure_costs", forbidden)
     fig, (bars, curve) = plt.subplots(1, 2)
     row = widgets.draw_ratio_row(rows, 0.45, bars, curve)
     assert row is rows[2]

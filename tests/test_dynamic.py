@@ -81,7 +81,7 @@ def test_compare_reports_both_models_and_leaves_the_model_alone(setup):
     model, gates, x, test = setup
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader = data.make_loader(test, 512)
-    result = recipes.compare(model, STAGES, gates, 0.5, x, loader)
+    result = recipes.gated_vs_static(model, STAGES, gates, 0.5, x, loader)
     assert set(result) == {"dynamic", "static"}
     assert result["dynamic"]["macs"] > result["static"]["macs"]
     assert all(0 <= r["accuracy"] <= 1 for r in result.values())
@@ -139,7 +139,7 @@ def test_gating_tradeoff_and_lookup(setup):
     loader = data.make_loader(test, 512)
     keeps = (0.25, 0.5)
     rows = recipes.gating_tradeoff(model, STAGES, gates, keeps, x, loader)
-    assert rows == [recipes.compare(model, STAGES, gates, k, x, loader) for k in keeps]
+    assert rows == [recipes.gated_vs_static(model, STAGES, gates, k, x, loader) for k in keeps]
     assert recipes.lookup_keep(keeps, rows, 0.5) is rows[1]
     with pytest.raises(ValueError, match="was not computed"):
         recipes.lookup_keep(keeps, rows, 0.375)

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_lib import core, models, recipes
+from course_lib import core, data, models, recipes, train
 
 
 @pytest.fixture(scope="module")
 def tiny_problem():
-    x, y = recipes.tiny_regression_data(n=64)
-    return recipes.train_tiny_net(x, y, steps=60), (x, y)
+    x, y = data.tiny_regression_data(n=64)
+    return train.fit_full_batch(models.TinyNet(seed=0), x, y, steps=60), (x, y)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def trained_like(model):
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.9, 1.0])
 def test_global_masks_agree_with_global_unstructured(sparsity):
-    result = analysis.compare_with_torch_prune(trained_like(ConvNet()), sparsity)
+    result = analysis.agreement_with_torch_prune(trained_like(ConvNet()), sparsity)
     assert result["agree"]
     total = sum(m.numel() for m in result["kit"].values())
     assert result["pruned"] == round(sparsity * total)
@@ -83,7 +83,7 @@ MODELS = [("convnet", ConvNet, DIGIT), ("tiny_resnet", TinyResNet, DIGIT)]
 @pytest.mark.parametrize("name, make, x", MODELS, ids=[m[0] for m in MODELS])
 @pytest.mark.parametrize("ratio", [0.25, 0.5])
 def test_kit_importance_in_torch_pruning_builds_the_kits_model(name, make, x, ratio):
-    result = analysis.compare_with_torch_pruning(trained_like(make()), ratio, x)
+    result = analysis.agreement_with_torch_pruning(trained_like(make()), ratio, x)
     assert result["same_counts"] and result["same_outputs"]
     assert result["kit"]["params"] == result["torch_pruning"]["params"]
     assert result["kit"]["macs"] == result["torch_pruning"]["macs"]
@@ -91,7 +91,7 @@ def test_kit_importance_in_torch_pruning_builds_the_kits_model(name, make, x, ra
 
 def test_torch_prunings_own_importance_removes_the_same_counts():
     model = trained_like(TinyResNet())
-    result = analysis.compare_with_torch_pruning(model, 0.3, DIGIT, importance="magnitude")
+    result = analysis.agreement_with_torch_pruning(model, 0.3, DIGIT, importance="magnitude")
     assert result["same_counts"] and result["kit"]["macs"] == result["torch_pruning"]["macs"]
 
 
@@ -99,7 +99,7 @@ def test_the_rounding_rules_explain_every_difference_on_resnet18():
     r18 = torchvision.models.resnet18().eval()
     image = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     original = analysis.channel_counts(r18)
-    result = analysis.compare_with_torch_pruning(r18, 0.3, image)
+    result = analysis.agreement_with_torch_pruning(r18, 0.3, image)
     assert not result["same_counts"]
     for name, c in original.items():
         if name == "fc":

@@ -380,7 +380,7 @@ def test_compare_patterns_orders_kept_magnitude_and_leaves_the_model_alone():
     model = load_pretrained("convnet")
     state = copy.deepcopy(model.state_dict())
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    rows = analysis.compare_patterns(model, [(2, 4), (4, 8)], [(x, y)])
+    rows = analysis.nm_vs_unstructured(model, [(2, 4), (4, 8)], [(x, y)])
     assert [row["pattern"] for row in rows] == ["2:4", "unstructured 50%", "4:8"]
     kept = {row["pattern"]: row["kept_fraction"] for row in rows}
     # every 2:4 mask is a 4:8 mask, and every 4:8 mask is a 50% unstructured mask

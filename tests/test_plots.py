@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import course_lib
-from course_lib import analysis, hardware, plots, pruning, recipes, structured
+from course_lib import analysis, data, hardware, models, plots, pruning, recipes, structured, train
 from course_lib.models import TinyResNet
 from course_lib.plots import language as language_plots
 
@@ -28,8 +28,8 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def study():
-    x, y = recipes.tiny_regression_data(n=32)
-    return recipes.l0_study(recipes.train_tiny_net(x, y, steps=30), (x, y))
+    x, y = data.tiny_regression_data(n=32)
+    return recipes.l0_study(train.fit_full_batch(models.TinyNet(seed=0), x, y, steps=30), (x, y))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def search_result():
 
 def comparison():
     correct_a, correct_b = torch.arange(40) % 3 > 0, torch.arange(40) % 4 > 0
-    return {"A vs B": analysis.compare_paired(correct_a, correct_b, n_boot=200)}
+    return {"A vs B": analysis.compare_predictions(correct_a, correct_b, n_boot=200)}
 
 
 # One entry per single-Axes plot function: name -> draw(ax, results) on small computed inputs.

@@ -415,7 +415,7 @@ def test_sensitivity_scan_takes_any_mask_function(small_test_loader):
     model = models.load_pretrained("convnet")
     scan = analysis.layer_sensitivity(
         model, lambda m: train.evaluate(m, small_test_loader), [0.5], layers=["conv2.weight"], progress=False,
-        mask_fn=lambda w, s: pruning.granularity_mask(w, s, "channel"),
+        make_mask=lambda w, s: pruning.granularity_mask(w, s, "channel"),
     )
     assert 0 <= scan.curves["conv2.weight"][0] <= 1
 

@@ -36,7 +36,7 @@ def test_cost_model_for_a_residual_network():
     cost = analysis.ChannelCostModel(resnet, X)
     setting = {g: 0.5 for g in cost.channels}
     assert cost.macs(setting) == analysis.count_macs(structured.prune_channels(resnet, setting, X), (1, 8, 8))
-    assert cost.mac_fraction({}) == 1.0
+    assert cost.macs_kept({}) == 1.0
 
 
 def test_cost_model_rejects_bad_ratios(cost_model):

@@ -4,22 +4,23 @@ import pytest
 import torch
 
 from course_lib import analysis, data, models, recipes, structured
+from course_lib import train as training
 
 
 def test_split_by_labels():
     train = data.digits_splits().train
-    low = recipes.split_by_labels(train, range(5))
-    high = recipes.split_by_labels(train, range(5, 10))
+    low = data.split_by_labels(train, range(5))
+    high = data.split_by_labels(train, range(5, 10))
     assert set(low.y.tolist()) == {0, 1, 2, 3, 4} and len(low) + len(high) == len(train)
     with pytest.raises(ValueError, match="at least one"):
-        recipes.split_by_labels(train, [])
+        data.split_by_labels(train, [])
     with pytest.raises(ValueError, match="no example"):
-        recipes.split_by_labels(train, [42])
+        data.split_by_labels(train, [42])
 
 
 def test_reinitialised_keeps_shapes_changes_weights_and_is_seeded():
     model = models.load_pretrained("convnet")
-    fresh, again = recipes.reinitialised(model, 1), recipes.reinitialised(model, 1)
+    fresh, again = training.reinitialised(model, 1), training.reinitialised(model, 1)
     states = model.state_dict().items(), fresh.state_dict().values(), again.state_dict().values()
     for (name, p), q, r in zip(*states):
         assert p.shape == q.shape and torch.equal(q, r), name
@@ -28,12 +29,12 @@ def test_reinitialised_keeps_shapes_changes_weights_and_is_seeded():
 
 
 def test_tabular_splits_and_mlp():
-    train, test = recipes.tabular_splits("wine")
+    train, test = data.tabular_splits("wine")
     assert train.x.shape[1] == 13 and len(train) + len(test) == 178
     assert train.x.mean(dim=0).abs().max() < 1e-5
-    assert recipes.tabular_mlp(13, classes=3)(train.x[:4]).shape == (4, 3)
+    assert models.tabular_mlp(13, classes=3)(train.x[:4]).shape == (4, 3)
     with pytest.raises(ValueError, match="name must be one of"):
-        recipes.tabular_splits("iris")
+        data.tabular_splits("iris")
 
 
 def test_transfer_vs_scratch_trains_two_copies():
@@ -62,8 +63,8 @@ def test_transfer_pruning_orders_reach_the_same_architecture_with_the_same_steps
     train, _, test = data.digits_splits()
     source = models.load_pretrained("convnet")
     before = {k: v.clone() for k, v in source.state_dict().items()}
-    target = recipes.split_by_labels(data.Split(train.x[:256], train.y[:256]), range(5, 10))
-    loader = data.make_loader(recipes.split_by_labels(test, range(5, 10)), 512)
+    target = data.split_by_labels(data.Split(train.x[:256], train.y[:256]), range(5, 10))
+    loader = data.make_loader(data.split_by_labels(test, range(5, 10)), 512)
     runs = recipes.transfer_pruning_orders(source, "fc2", 0.5, target, loader, epochs=1, recovery_epochs=1)
     assert list(runs) == ["prune, then fine-tune", "fine-tune, then prune", "pruned, from scratch"]
     shapes = [{k: v.shape for k, v in r["model"].state_dict().items()} for r in runs.values()]

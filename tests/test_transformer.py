@@ -5,8 +5,10 @@ import torch
 
 from course_lib import models
 from course_lib.models.transformer import CharConfig, CharTransformer, generate
+from course_lib.pruning import Taylor
 from course_lib.structured.transformer import (
     drop_head_columns,
+    head_ablation,
     head_scores,
     mlp_unit_scores,
     prune_heads_and_units,
@@ -83,17 +85,50 @@ def test_removing_mlp_units_equals_zeroing_them():
 def test_taylor_and_ablation_scores_have_one_entry_per_head_and_unit():
     model, x = small_model(), tokens()
     y = torch.roll(x, -1, dims=1)
-    for method in ("taylor", "ablation", "magnitude"):
-        scores = head_scores(model, x, y, method)
-        assert [s.shape for s in scores] == [(3,), (3,)]
-        assert method == "ablation" or all((s >= 0).all() for s in scores)  # removal may also help
-    units = mlp_unit_scores(model, x, y)
+    for criterion in ("taylor", "magnitude", "next_layer_l2", Taylor(reads="readers")):
+        scores = head_scores(model, criterion, (x, y))
+        assert [s.shape for s in scores] == [(3,), (3,)] and all((s >= 0).all() for s in scores)
+    assert [s.shape for s in head_ablation(model, (x, y))] == [(3,), (3,)]  # removal may also help: any sign
+    units = mlp_unit_scores(model, "taylor", [(x[:2], y[:2]), (x[2:], y[2:])])
     assert [u.shape for u in units] == [(40,), (40,)]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    smaller = prune_heads_and_units(model, x, y, head_fraction=1 / 3, unit_fraction=0.5)
+    smaller = prune_heads_and_units(model, (x, y), head_fraction=1 / 3, unit_fraction=0.5)
     assert smaller.heads_per_block() == [2, 2] and smaller.mlp_hidden_per_block() == [20, 20]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # model untouched
     assert sum(p.numel() for p in smaller.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_head_taylor_on_the_output_projection_is_the_gate_gradient_of_michel_et_al():
+    """sum over a head's output-projection columns of w * dL/dw = sum of a * dL/da over its outputs a,
+    the gradient of a gate multiplying the head (Michel et al. 2019); Taylor squares it per batch."""
+    model, x = small_model(), tokens()
+    y = torch.roll(x, -1, dims=1)
+    captured = {}
+    attn = model.blocks[1].attn
+    def keep(module, args):
+        captured["a"] = args[0]
+        args[0].retain_grad()
+
+    handle = attn.proj.register_forward_pre_hook(keep)
+    try:
+        torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).backward()
+    finally:
+        handle.remove()
+        model.zero_grad()
+    a = captured["a"]  # (B, T, H*D)
+    gate = (a * a.grad).sum(dim=(0, 1)).view(3, 8).sum(dim=1)  # (H,)
+    scores = head_scores(model, Taylor(reads="readers"), (x, y))[1]
+    torch.testing.assert_close(scores, gate.square(), rtol=1e-4, atol=1e-8)
+
+
+def test_ablation_measures_the_loss_increase_of_removing_each_head():
+    model, x = small_model(), tokens()
+    y = torch.roll(x, -1, dims=1)
+    measured = head_ablation(model, (x, y))
+    base = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    without = remove_heads(model, [[0, 2], [0, 1, 2]])  # block 0 without head 1
+    expected = torch.nn.functional.cross_entropy(without(x).flatten(0, 1), y.flatten()) - base
+    assert measured[0][1].item() == pytest.approx(expected.item(), abs=1e-5)
 
 
 def test_generate_is_reproducible_and_restores_mode():

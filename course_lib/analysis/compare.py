@@ -1,24 +1,25 @@
-"""Is model A really better than model B? A paired comparison on the same test examples.
+"""Is model A really better than model B? A paired comparison on the same examples.
 
 Both models answer the same examples, so the noise that matters is in the *difference* per example,
-not in each accuracy on its own. For each example i let d_i = correct_a[i] - correct_b[i] (in
-{-1, 0, 1}); the accuracy difference is mean(d), and:
+not in each model's score on its own. One core does every comparison of the kit,
+:func:`paired_difference`: for per-example values a_i and b_i (correct or not, a loss, a window's
+loss in nats per character) the difference is mean(a - b), and its 95% interval comes from the paired
+bootstrap: resample the examples with replacement (the same indices for A and B), recompute the mean
+difference, take the 2.5% and 97.5% quantiles. Whether higher or lower is better is said explicitly,
+so "A beats B" always means A is the better one: only when the interval excludes zero on A's side;
+otherwise the verdict is "within noise".
 
-- its 95% interval comes from the paired bootstrap: resample the examples with replacement (the same
-  indices for A and B), recompute mean(d), take the 2.5% and 97.5% quantiles;
-- McNemar's exact test looks only at the discordant examples (A right / B wrong: ``a_only``; A wrong /
-  B right: ``b_only``). Under "no difference" each discordant example is a fair coin, so the two-sided
-  p-value is the binomial test of ``a_only`` successes in ``a_only + b_only`` trials with p = 1/2;
-- the mean cross-entropy (nats) is compared the same way; it moves before accuracy does, so it
-  separates models whose accuracies tie.
+Two thin wrappers:
 
-``verdict`` says "A beats B" or "B beats A" only when the accuracy interval excludes zero; otherwise
-"within noise".
+- :func:`compare_predictions` / :func:`compare_classifiers`: two classifiers, accuracy (higher is
+  better) and mean cross-entropy (lower is better, it moves before accuracy does), plus McNemar's
+  exact test on the discordant examples (A right / B wrong: ``a_only``; A wrong / B right:
+  ``b_only``): under "no difference" each is a fair coin, so the two-sided p-value is the binomial
+  test of ``a_only`` successes in ``a_only + b_only`` trials with p = 1/2;
+- :func:`compare_losses`: two language models' per-window losses (lower is better).
 
-    correct_a, loss_a = per_example(model_a, test_loader)
-    correct_b, loss_b = per_example(model_b, test_loader)
-    result = compare_paired(correct_a, correct_b, loss_a, loss_b)
-    # or, in one call: paired_comparison(model_a, model_b, test_loader)
+    result = compare_classifiers(model_a, model_b, test_loader)
+    result = compare_losses(window_losses(a, text), window_losses(b, text))
 """
 
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from torch.utils.data import RandomSampler
 
 from ..core.modules import eval_mode
 from ..core.seeds import shifted
-from ..core.validation import check_positive_int
+from ..core.validation import check_choice, check_positive_int
 
 CONFIDENCE = 0.95
 
@@ -42,38 +43,62 @@ MIN_BOOT = 100  # fewer resamples cannot place a 2.5% quantile with any meaning
 _BOOT_CHUNK_ELEMENTS = 1 << 24  # indices drawn per tensor op (128 MiB of int64); one op up to n_boot * n
 
 
+BETTER = ("higher", "lower")
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """A - B over the same ``n`` examples: the means, their difference and its paired-bootstrap
+    interval, and which direction is better (``"higher"`` or ``"lower"``)."""
+
+    n: int
+    mean_a: float
+    mean_b: float
+    difference: float
+    interval: tuple[float, float]
+    better: str
+    confidence: float = CONFIDENCE
+    n_boot: int = 2000
+
+    @property
+    def verdict(self) -> str:
+        """"A beats B" or "B beats A" when the interval excludes zero, otherwise "within noise"."""
+        low, high = self.interval
+        a_side = low > 0 if self.better == "higher" else high < 0
+        b_side = high < 0 if self.better == "higher" else low > 0
+        return "A beats B" if a_side else "B beats A" if b_side else "within noise"
+
+    def __str__(self) -> str:
+        low, high = self.interval
+        return (f"A {self.mean_a:.4f} vs B {self.mean_b:.4f} on {self.n} examples ({self.better} is better): "
+                f"A - B = {self.difference:+.4f}, {self.confidence:.0%} interval [{low:+.4f}, {high:+.4f}] "
+                f"-> {self.verdict}")
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A paired comparison of two classifiers on the same ``n`` examples.
 
     Accuracies and their difference are fractions in [0, 1] (multiply by 100 for points); losses are
     mean cross-entropy in nats (``None`` when no per-example losses were given). Differences are
-    A minus B: a positive accuracy difference and a negative loss difference favour A.
+    A minus B: a positive accuracy difference and a negative loss difference favour A. The verdict is
+    the accuracy's.
     """
 
-    n: int
-    accuracy_a: float
-    accuracy_b: float
-    difference: float
-    interval: tuple[float, float]
+    accuracy: PairedDifference
     a_only: int  # examples A gets right and B gets wrong
     b_only: int  # examples B gets right and A gets wrong
     p_value: float  # McNemar's exact two-sided test
-    loss_a: float | None = None
-    loss_b: float | None = None
-    loss_difference: float | None = None
-    loss_interval: tuple[float, float] | None = None
-    confidence: float = CONFIDENCE
-    n_boot: int = 2000
+    loss: PairedDifference | None = None
 
-    @property
-    def verdict(self) -> str:
-        low, high = self.interval
-        if low > 0:
-            return "A beats B"
-        if high < 0:
-            return "B beats A"
-        return "within noise"
+    n = property(lambda self: self.accuracy.n)
+    accuracy_a = property(lambda self: self.accuracy.mean_a)
+    accuracy_b = property(lambda self: self.accuracy.mean_b)
+    difference = property(lambda self: self.accuracy.difference)
+    interval = property(lambda self: self.accuracy.interval)
+    confidence = property(lambda self: self.accuracy.confidence)
+    verdict = property(lambda self: self.accuracy.verdict)
+    loss_interval = property(lambda self: None if self.loss is None else self.loss.interval)
 
     def __str__(self) -> str:
         low, high = self.interval
@@ -83,9 +108,9 @@ class Comparison:
             f"[{100 * low:+.2f}, {100 * high:+.2f}], McNemar p = {self.p_value:.3g} "
             f"({self.a_only} vs {self.b_only} discordant)"
         )
-        if self.loss_difference is not None:
-            low, high = self.loss_interval
-            text += f"; loss A - B = {self.loss_difference:+.4f} nats [{low:+.4f}, {high:+.4f}]"
+        if self.loss is not None:
+            low, high = self.loss.interval
+            text += f"; loss A - B = {self.loss.difference:+.4f} nats [{low:+.4f}, {high:+.4f}]"
         return f"{text} -> {self.verdict}"
 
 
@@ -128,10 +153,10 @@ def _as_correctness(name: str, values) -> torch.Tensor:
     return tensor.to(torch.float64)
 
 
-def _as_losses(name: str, values) -> torch.Tensor:
+def _as_values(name: str, values) -> torch.Tensor:
     tensor = _as_vector(name, values).to(torch.float64)
     if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} must be finite per-example losses, got a NaN or infinite entry")
+        raise ValueError(f"{name} must be finite per-example values, got a NaN or infinite entry")
     return tensor
 
 
@@ -149,6 +174,36 @@ def _bootstrap_means(columns: torch.Tensor, n_boot: int, generator: torch.Genera
     return torch.cat(means)
 
 
+def _paired_differences(pairs: list, better: list[str], n_boot: int, seed: int) -> list[PairedDifference]:
+    """The core: one bootstrap over k paired columns at once (the same resampled examples for all),
+    ``pairs`` = [(a, b), ...] of float64 vectors of equal length, ``better`` one direction each."""
+    check_positive_int("n_boot", n_boot)
+    if n_boot < MIN_BOOT:
+        raise ValueError(f"n_boot must be at least {MIN_BOOT} resamples for a {CONFIDENCE:.0%} interval, "
+                         f"got {n_boot}")
+    for direction in better:
+        check_choice("better", direction, BETTER)
+    columns = torch.stack([a - b for a, b in pairs], dim=1)  # (n, k)
+    generator = torch.Generator().manual_seed(shifted(seed))
+    means = _bootstrap_means(columns, n_boot, generator)  # (n_boot, k)
+    alpha = (1 - CONFIDENCE) / 2
+    bounds = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=means.dtype), dim=0)  # (2, k)
+    return [PairedDifference(len(a), float(a.mean()), float(b.mean()), float(columns[:, i].mean()),
+                             (float(bounds[0, i]), float(bounds[1, i])), direction, CONFIDENCE, n_boot)
+            for i, ((a, b), direction) in enumerate(zip(pairs, better))]
+
+
+def paired_difference(a, b, better: str, n_boot: int = 2000, seed: int = 0) -> PairedDifference:
+    """A - B for per-example values ``a`` and ``b`` (the same examples, in the same order), with a
+    paired-bootstrap interval; ``better`` is ``"higher"`` or ``"lower"``. ``n_boot`` resamples
+    (>= 100) drawn from a generator seeded with ``seed``, moved by the course-wide seed offset."""
+    a, b = _as_values("a", a), _as_values("b", b)
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"a and b must hold the same examples (at least 2), got lengths {len(a)} and "
+                         f"{len(b)}")
+    return _paired_differences([(a, b)], [better], n_boot, seed)[0]
+
+
 def mcnemar_p_value(a_only: int, b_only: int) -> float:
     """McNemar's exact two-sided p-value: a binomial test of ``a_only`` in ``a_only + b_only`` at 1/2."""
     for name, value in (("a_only", a_only), ("b_only", b_only)):
@@ -159,20 +214,15 @@ def mcnemar_p_value(a_only: int, b_only: int) -> float:
     return float(binomtest(a_only, a_only + b_only, 0.5, alternative="two-sided").pvalue)
 
 
-def compare_paired(
+def compare_predictions(
     correct_a, correct_b, loss_a=None, loss_b=None, n_boot: int = 2000, seed: int = 0
 ) -> Comparison:
     """Compare two classifiers from their per-example results on the same examples, in the same order.
 
     ``correct_a`` / ``correct_b``: bool or 0/1 vectors of length n. ``loss_a`` / ``loss_b``: optional
-    per-example losses (both or neither). ``n_boot`` resamples (>= 100) drawn from a generator seeded
-    with ``seed``, moved by the course-wide seed offset.
+    per-example losses (both or neither). One paired bootstrap for accuracy (higher is better) and loss
+    (lower is better) together; ``n_boot`` and ``seed`` as in :func:`paired_difference`.
     """
-    check_positive_int("n_boot", n_boot)
-    if n_boot < MIN_BOOT:
-        raise ValueError(
-            f"n_boot must be at least {MIN_BOOT} resamples for a {CONFIDENCE:.0%} interval, got {n_boot}"
-        )
     a = _as_correctness("correct_a", correct_a)
     b = _as_correctness("correct_b", correct_b)
     if len(a) != len(b):
@@ -181,46 +231,30 @@ def compare_paired(
         )
     if (loss_a is None) != (loss_b is None):
         raise ValueError("loss_a and loss_b must be given together (or both left out)")
-    columns = [a - b]  # per-example accuracy difference, in {-1, 0, 1}
+    pairs, better = [(a, b)], ["higher"]
     if loss_a is not None:
-        la, lb = _as_losses("loss_a", loss_a), _as_losses("loss_b", loss_b)
+        la, lb = _as_values("loss_a", loss_a), _as_values("loss_b", loss_b)
         if not len(la) == len(lb) == len(a):
             raise ValueError(
                 f"loss_a and loss_b must have one entry per example ({len(a)}), "
                 f"got lengths {len(la)} and {len(lb)}"
             )
-        columns.append(la - lb)
-    columns = torch.stack(columns, dim=1)  # (n, 1 or 2)
-
-    generator = torch.Generator().manual_seed(shifted(seed))
-    means = _bootstrap_means(columns, n_boot, generator)  # (n_boot, 1 or 2)
-    alpha = (1 - CONFIDENCE) / 2
-    bounds = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=means.dtype), dim=0)  # (2, k)
-
+        pairs.append((la, lb))
+        better.append("lower")
+    differences = _paired_differences(pairs, better, n_boot, seed)
     a_only = int(((a == 1) & (b == 0)).sum())
     b_only = int(((a == 0) & (b == 1)).sum())
-    result = dict(
-        n=len(a),
-        accuracy_a=float(a.mean()),
-        accuracy_b=float(b.mean()),
-        difference=float(columns[:, 0].mean()),
-        interval=(float(bounds[0, 0]), float(bounds[1, 0])),
-        a_only=a_only,
-        b_only=b_only,
-        p_value=mcnemar_p_value(a_only, b_only),
-        n_boot=n_boot,
-    )
-    if loss_a is not None:
-        result.update(
-            loss_a=float(la.mean()),
-            loss_b=float(lb.mean()),
-            loss_difference=float(columns[:, 1].mean()),
-            loss_interval=(float(bounds[0, 1]), float(bounds[1, 1])),
-        )
-    return Comparison(**result)
+    return Comparison(differences[0], a_only, b_only, mcnemar_p_value(a_only, b_only),
+                      differences[1] if loss_a is not None else None)
 
 
-def paired_comparison(
+def compare_losses(losses_a, losses_b, n_boot: int = 2000, seed: int = 0) -> PairedDifference:
+    """Two models' per-window (or per-example) losses on the same windows: A - B with its paired
+    interval; lower is better, so "A beats B" means A's loss is lower."""
+    return paired_difference(losses_a, losses_b, "lower", n_boot, seed)
+
+
+def compare_classifiers(
     model_a: nn.Module, model_b: nn.Module, loader, n_boot: int = 2000, seed: int = 0
 ) -> Comparison:
     """Score both models on every example of ``loader`` (which must not shuffle) and compare them:
@@ -232,4 +266,4 @@ def paired_comparison(
         )
     correct_a, loss_a = per_example(model_a, loader)
     correct_b, loss_b = per_example(model_b, loader)
-    return compare_paired(correct_a, correct_b, loss_a, loss_b, n_boot=n_boot, seed=seed)
+    return compare_predictions(correct_a, correct_b, loss_a, loss_b, n_boot=n_boot, seed=seed)

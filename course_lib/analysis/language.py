@@ -4,28 +4,22 @@ and speed in tokens per second.
 Loss is the mean cross-entropy (natural log) of predicting each validation character from the ones
 before it; perplexity is exp(loss), the effective number of characters the model hesitates between.
 The validation text is cut into consecutive non-overlapping windows of the model's context, the same
-windows for every model, so two models can be compared *paired*: per window, the difference of their
-mean losses; a bootstrap over windows gives an interval for the mean difference. A model "beats"
-another only when that interval excludes zero.
+windows for every model, so two models can be compared *paired* (``analysis.compare_losses``): per
+window, the difference of their mean losses; a bootstrap over windows gives an interval for the mean
+difference. A model "beats" another only when that interval excludes zero.
 """
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..core.modules import eval_mode
-from ..core.seeds import shifted
 from ..core.validation import check_positive_int
 from ..data.text import sequential_windows
 from ..models.transformer import generate
 from .latency import interleaved_latency
 
 EVAL_CHARS = 32_768  # validation characters scored by default: 512 windows of 64
-
-
-_CONFIDENCE = 0.95
 
 
 @torch.no_grad()
@@ -50,53 +44,6 @@ def window_losses(model: nn.Module, tokens: torch.Tensor, max_chars: int | None 
 def perplexity(losses: torch.Tensor) -> float:
     """exp(mean loss): perplexity from per-window (or per-character) losses in nats."""
     return float(torch.as_tensor(losses, dtype=torch.float64).mean().exp())
-
-
-@dataclass(frozen=True)
-class LossComparison:
-    """Model A vs model B on the same windows: mean losses (nats/char) and A - B with its interval."""
-
-    n_windows: int
-    loss_a: float
-    loss_b: float
-    difference: float
-    interval: tuple[float, float]
-
-    @property
-    def verdict(self) -> str:
-        low, high = self.interval
-        if high < 0:
-            return "A beats B"  # A's loss is lower
-        if low > 0:
-            return "B beats A"
-        return "within noise"
-
-    def __str__(self) -> str:
-        low, high = self.interval
-        return (f"loss A {self.loss_a:.4f} vs B {self.loss_b:.4f} nats/char on {self.n_windows} windows: "
-                f"A - B = {self.difference:+.4f} [{low:+.4f}, {high:+.4f}] -> {self.verdict}")
-
-
-def paired_loss_interval(losses_a: torch.Tensor, losses_b: torch.Tensor, n_boot: int = 2000,
-                         seed: int = 0) -> LossComparison:
-    """Paired bootstrap over windows of the loss difference A - B (95% percentile interval).
-
-    Both vectors must hold one mean loss per window, for the same windows in the same order."""
-    a = torch.as_tensor(losses_a, dtype=torch.float64)
-    b = torch.as_tensor(losses_b, dtype=torch.float64)
-    if a.dim() != 1 or a.shape != b.shape or len(a) < 2:
-        raise ValueError(f"losses_a and losses_b must be 1-D with the same length >= 2 (one loss per "
-                         f"window), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    check_positive_int("n_boot", n_boot)
-    if n_boot < 100:
-        raise ValueError(f"n_boot must be at least 100 resamples, got {n_boot}")
-    diff = a - b
-    generator = torch.Generator().manual_seed(shifted(seed))
-    index = torch.randint(len(diff), (n_boot, len(diff)), generator=generator)  # (n_boot, N)
-    means = diff[index].mean(dim=1)
-    alpha = (1 - _CONFIDENCE) / 2
-    low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
-    return LossComparison(len(diff), float(a.mean()), float(b.mean()), float(diff.mean()), (low, high))
 
 
 def sample_text(model: nn.Module, vocab, prompt: str, n: int = 200, seed: int = 0) -> str:

@@ -21,7 +21,7 @@ from .metrics import count_macs, count_params, model_size_bytes
 LATENCY_STATISTICS = ("median", "min")
 
 
-def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 5, repeats: int = 5) -> dict:
+def measure_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 5, repeats: int = 5) -> dict:
     """Parameters, MACs per example, bytes and CPU latency of each model in ``{label: model}``.
 
     ``input_shape`` is one example without the batch dimension, e.g. (1, 8, 8). Returns
@@ -50,7 +50,7 @@ def compare_costs(models: dict, input_shape, batch_sizes=(1, 64), rounds: int = 
 
 
 def costs_table(costs: dict, statistic: str = "median") -> str:
-    """A text table of ``compare_costs``'s result, each cost also as a multiple of the first row's;
+    """A text table of ``measure_costs``'s result, each cost also as a multiple of the first row's;
     latency is the ``statistic`` ("median" or "min") of the timed runs."""
     check_choice("statistic", statistic, LATENCY_STATISTICS)
     base = next(iter(costs.values()))
@@ -78,7 +78,7 @@ def ratio_costs(
     pruned = prune_channels(model, ratio, example_input)
     shape = tuple(example_input.shape[1:])
     models = {"dense": model, f"{ratio:.0%} channels removed": pruned}
-    return costs_table(compare_costs(models, shape, batch_sizes, rounds), statistic)
+    return costs_table(measure_costs(models, shape, batch_sizes, rounds), statistic)
 
 
 def speedups(
@@ -92,10 +92,10 @@ def speedups(
     """MAC reduction against measured CPU latency speedup, one uniformly pruned copy per ratio.
 
     Returns one row per ratio: ``{"ratio", "mac_speedup", "latency_speedup": {"median" | "min":
-    {batch size: x}}}``; speedups are dense / pruned, with latencies from ``compare_costs``.
+    {batch size: x}}}``; speedups are dense / pruned, with latencies from ``measure_costs``.
     """
     models = {"dense": model} | {i: prune_channels(model, r, example_input) for i, r in enumerate(ratios)}
-    costs = compare_costs(models, tuple(example_input.shape[1:]), batch_sizes, rounds, repeats)
+    costs = measure_costs(models, tuple(example_input.shape[1:]), batch_sizes, rounds, repeats)
     dense = costs["dense"]["latency_ms"]
     rows = []
     for i, ratio in enumerate(ratios):

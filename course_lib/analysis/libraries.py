@@ -18,14 +18,13 @@ import copy
 from types import SimpleNamespace
 
 import torch
-import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune
 
 from ..core.modules import PRUNABLE_TYPES
 from ..core.selection import keep_largest
 from ..core.validation import check_fraction, check_int_in_range, check_positive_int
-from ..pruning.importance import get_criterion
+from ..pruning.criteria import get_criterion
 from ..pruning.magnitude import global_magnitude_masks
 from ..structured.graph import channel_groups
 from ..structured.scores import n_pruned
@@ -66,7 +65,7 @@ def masks_agree(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) 
     return ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k].bool()) for k in ours)
 
 
-def compare_with_torch_prune(model: nn.Module, sparsity: float) -> dict:
+def agreement_with_torch_prune(model: nn.Module, sparsity: float) -> dict:
     """The kit's global magnitude masks against ``prune.global_unstructured`` at ``sparsity``:
     ``{"kit": masks, "torch": masks, "agree": bool, "pruned": weights removed by the kit}``."""
     ours = global_magnitude_masks(model, sparsity)
@@ -105,23 +104,26 @@ class CriterionPruning(prune.BasePruningMethod):
 
 
 # ---------------------------------------------------------------- Torch-Pruning (DepGraph)
+# Torch-Pruning is imported inside the functions that use it: only lesson 11 pays for loading it.
 
-_OUT_CHANNEL_HANDLERS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
 
-
-class KitChannelImportance(tp.importance.Importance):
-    """Torch-Pruning importance that ranks channels as the kit's ``"l1"`` criterion does: the L1
+class KitChannelImportance:
+    """Torch-Pruning importance that ranks channels as the kit's ``"magnitude"`` criterion does: the L1
     norm of each channel's filters, summed over every layer that *produces* the channel (consumers
     and BatchNorms not counted). Torch-Pruning's own ``MagnitudeImportance`` also reads the
-    consumers' weights and the BatchNorm scales, and normalises by the group mean."""
+    consumers' weights and the BatchNorm scales, and normalises by the group mean. (Torch-Pruning
+    calls an importance with a dependency group; any callable does.)"""
 
     @torch.no_grad()
     def __call__(self, group) -> torch.Tensor:
+        import torch_pruning as tp
+
+        producers = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
         scores = torch.zeros(len(group[0].idxs))
         seen = set()
         for i, (dep, idxs) in enumerate(group):
             layer = dep.target.module
-            if dep.handler not in _OUT_CHANNEL_HANDLERS or id(layer) in seen:
+            if dep.handler not in producers or id(layer) in seen:
                 continue
             seen.add(id(layer))
             l1 = layer.weight.detach()[list(idxs)].flatten(1).abs().sum(dim=1)  # (len(idxs),)
@@ -152,6 +154,8 @@ def torch_pruning_copy(
     default ``MagnitudeImportance(p=2)``) or any ``tp.importance.Importance``. ``ignored_layers``
     default to :func:`output_layers` (found in ``model``, mapped to the copy). ``model`` is unchanged.
     """
+    import torch_pruning as tp
+
     ratio = check_fraction("ratio", ratio, allow_one=False)
     check_positive_int("iterative_steps", iterative_steps)
     if round_to is not None:
@@ -206,7 +210,7 @@ def kit_kept(channels: int, ratio: float) -> int:
     return channels - n_pruned(channels, check_fraction("ratio", ratio, allow_one=False))
 
 
-def compare_with_torch_pruning(model: nn.Module, ratio: float, example_input: torch.Tensor,
+def agreement_with_torch_pruning(model: nn.Module, ratio: float, example_input: torch.Tensor,
                                importance="kit") -> dict:
     """The kit's ``prune_channels`` (``"l1"``) against Torch-Pruning's ``MetaPruner`` at ``ratio``.
 

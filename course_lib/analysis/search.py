@@ -107,7 +107,7 @@ class ChannelCostModel:
         fractions = self.layer_fractions(ratios)
         return sum(round(layer.macs * fi * fo) for layer, (fi, fo) in zip(self.layers, fractions))
 
-    def mac_fraction(self, ratios) -> float:
+    def macs_kept(self, ratios) -> float:
         """``macs(ratios)`` over the dense model's MACs."""
         return self.macs(ratios) / self.dense_macs
 

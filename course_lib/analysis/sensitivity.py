@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.modules import prunable_weights
+from ..core.modules import apply_masks, prunable_weights
 from ..core.validation import check_fraction
 from ..pruning.magnitude import magnitude_mask
 from ..structured.graph import channel_groups
@@ -51,8 +51,8 @@ def sensitivity_scan(model: nn.Module, evaluate_fn: Callable[[nn.Module], float]
 
 
 def layer_sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], sparsities, layers=None,
-                      mask_fn=magnitude_mask, progress: bool = True) -> Sensitivity:
-    """Each weight tensor alone pruned to each sparsity by ``mask_fn(weight, sparsity)`` (default:
+                      make_mask=magnitude_mask, progress: bool = True) -> Sensitivity:
+    """Each weight tensor alone pruned to each sparsity by ``make_mask(weight, sparsity)`` (default:
     magnitude). ``layers``: parameter names (default: every Conv2d/Linear weight)."""
     sparsities = [check_fraction(f"sparsities[{i}]", s) for i, s in enumerate(sparsities)]
     allowed = list(prunable_weights(model))
@@ -64,11 +64,7 @@ def layer_sensitivity(model: nn.Module, evaluate_fn: Callable[[nn.Module], float
                              f"allowed: {allowed}")
 
     def prune_one(model, name, sparsity):
-        pruned = copy.deepcopy(model)
-        weight = dict(pruned.named_parameters())[name]
-        with torch.no_grad():
-            weight.mul_(mask_fn(weight.detach(), sparsity))
-        return pruned
+        return apply_masks(copy.deepcopy(model), {name: make_mask(params[name].detach(), sparsity)})
 
     return sensitivity_scan(model, evaluate_fn, sparsities, layers, prune_one, progress)
 
@@ -78,14 +74,15 @@ def channel_sensitivity(
     example_input: torch.Tensor,
     evaluate_fn: Callable[[nn.Module], float],
     ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-    importance: str | Callable = "l1",
+    criterion="magnitude",
     batch=None,
     progress: bool = True,
 ) -> Sensitivity:
-    """Each channel group alone, its ``ratio`` lowest-scoring channels physically removed."""
+    """Each channel group alone, its ``ratio`` lowest-scoring channels (by ``criterion``, see
+    ``structured.group_scores``) physically removed."""
     ratios = tuple(check_fraction("ratios", r, allow_one=False) for r in ratios)
     groups = channel_groups(model, example_input)
-    scores = resolve_group_scores(model, groups, importance, batch)
+    scores = resolve_group_scores(model, groups, criterion, batch)
 
     def prune_one(model, name, ratio):
         return prune_groups(model, groups, scores, {name: ratio})
@@ -111,7 +108,7 @@ def ratios_for_mac_budget(
     example_input: torch.Tensor,
     sensitivity: Sensitivity,
     budget: float,
-    importance: str | Callable = "l1",
+    criterion="magnitude",
     batch=None,
 ) -> dict[str, float]:
     """Per-group ratios that keep at most ``budget`` (a fraction) of the dense MACs, sparing the
@@ -124,7 +121,7 @@ def ratios_for_mac_budget(
     """
     budget = check_fraction("budget", budget)
     groups = channel_groups(model, example_input)
-    scores = resolve_group_scores(model, groups, importance, batch)
+    scores = resolve_group_scores(model, groups, criterion, batch)
     drops = sorted({sensitivity.dense - v for curve in sensitivity.curves.values() for v in curve})
 
     def ratios_at(tolerance):

@@ -16,7 +16,7 @@ from ..pruning.nm import kept_magnitude, nm_masks
 from ..train import evaluate
 
 
-def compare_patterns(model: torch.nn.Module, patterns, loader) -> list[dict]:
+def nm_vs_unstructured(model: torch.nn.Module, patterns, loader) -> list[dict]:
     """One-shot N:M pruning against unstructured pruning at the same sparsity, on the same layers.
 
     One row ``"n:m"`` per ``(n, m)`` in ``patterns`` (``nm_masks``), and after the first pattern of

@@ -7,9 +7,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.selection import keep_largest
+from ..data import tiny_regression_data
+from ..models import TinyNet
 from ..pruning import importance_scores
 from ..pruning import magnitude_mask as _magnitude_mask
-from ..recipes import flat_weights, l0_study, support_losses, tiny_regression_data, train_tiny_net
+from ..recipes import flat_weights, l0_study, support_losses
+from ..train import fit_full_batch
 from . import Case, CheckResult, run_check
 
 
@@ -73,7 +76,7 @@ PLAN_TARGETS = (0.5, 0.25, 0.1, 0.03)  # training MSE budgets for the lesson's T
 @functools.lru_cache(maxsize=1)
 def _tiny_study():
     x, y = tiny_regression_data()
-    tiny = train_tiny_net(x, y)
+    tiny = fit_full_batch(TinyNet(seed=0), x, y)
     return tiny, (x, y), l0_study(tiny, (x, y))
 
 

@@ -8,7 +8,7 @@ from ..models import load_pretrained
 from ..pruning import wanda_scores as _wanda_scores
 from ..recipes import adapter_parameters as _adapter_parameters
 from ..recipes import lora_linear as _lora_linear
-from ..recipes import post_training_prune
+from ..recipes import prune_post_training
 from ..recipes.post_training import POST_TRAINING_RECIPES, choose_post_training, post_training_sweep
 from ..train import evaluate
 from . import Case, CheckResult, run_check
@@ -105,8 +105,8 @@ def post_training_choice(fn, max_drop: float = CHOICE_MAX_DROP) -> CheckResult:
         _reference_sweeps[key] = post_training_sweep(dense, calibration, val_loader, CHOICE_SPARSITIES)
     best = choose_post_training(_reference_sweeps[key], baseline, max_drop)
     recipe, sparsity = choice
-    accuracy = evaluate(post_training_prune(dense, calibration, sparsity, **POST_TRAINING_RECIPES[recipe])[0],
-                        val_loader)
+    pruned, _ = prune_post_training(dense, calibration, POST_TRAINING_RECIPES[recipe], sparsity=sparsity)
+    accuracy = evaluate(pruned, val_loader)
     if accuracy < baseline - max_drop - 1e-12:
         target = baseline - max_drop
         return CheckResult("6.4", False, f"✗ {where}: expected validation accuracy >= {target:.2%}, "

@@ -80,7 +80,7 @@ def design_ratios(fn, model=None, seed: int = 0) -> CheckResult:
     example = torch.zeros(1, 1, 8, 8)
     cost = ChannelCostModel(model, example)
     try:
-        fraction = cost.mac_fraction(ratios)
+        fraction = cost.macs_kept(ratios)
     except (TypeError, ValueError) as err:
         return _design_fail(f"case 1 (the setting is valid): expected a dict {{group: ratio in [0, 1)}} "
                             f"over the groups {sorted(cost.channels)}; got {ratios!r}, which raised: {err}")

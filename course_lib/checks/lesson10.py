@@ -8,9 +8,9 @@ import torch
 
 from ..analysis.language import EVAL_CHARS, window_losses
 from ..analysis.language import perplexity as _perplexity
-from ..data import shakespeare_splits
+from ..data import calibration_windows, shakespeare_splits
 from ..models import load_pretrained
-from ..recipes.lm_pruning import block_linears, calibration_windows, prune_lm, sparsity_of
+from ..recipes.post_training import default_blocks, prunable_layers, prune_post_training
 from ..recipes.sparsegpt import obs_update as _obs_update
 from ..structured.transformer import drop_head_columns as _drop_head_columns
 from . import Case, run_check, summarize
@@ -82,7 +82,11 @@ def _charlm_and_text():
 
 def block_layer_sizes() -> dict[str, int]:
     """The number of weights of each block Linear of the shipped character model, by name."""
-    return {name: layer.weight.numel() for name, layer in block_linears(_charlm_and_text()[0]).items()}
+    return {name: layer.weight.numel() for name, layer in _block_layers(_charlm_and_text()[0]).items()}
+
+
+def _block_layers(model):
+    return prunable_layers(model, default_blocks(model))
 
 
 @dataclass(frozen=True)
@@ -105,10 +109,10 @@ def _measure_allocation(sparsities, target: float) -> _Allocation:
     if not isinstance(sparsities, dict):
         return _Allocation(f"not a {{layer name: sparsity}} dict: {summarize(sparsities)}")
     try:
-        pruned, masks = prune_lm(model, calibration, "wanda", sparsities)
+        pruned, report = prune_post_training(model, calibration, "wanda", sparsity=sparsities)
     except ValueError as err:
         return _Allocation(str(err))
-    reached = sparsity_of(masks)
+    reached = report.sparsity
     if reached < target - 0.005:
         return _Allocation(f"only {reached:.1%} of the block weights removed; the budget is {target:.0%}")
     return _Allocation("", reached, float(window_losses(pruned, selection).mean()))

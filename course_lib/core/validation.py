@@ -4,6 +4,10 @@ the argument's name, the value given and what is allowed."""
 import math
 from numbers import Real
 
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
 
 def check_fraction(name: str, value, *, allow_one: bool = True) -> float:
     """Return ``value`` as a float if it lies in [0, 1] (or [0, 1) when ``allow_one`` is False)."""

@@ -1,4 +1,5 @@
-"""Datasets with their splits: the offline digits, optional torchvision sets."""
+"""Datasets with their splits: the offline digits, Tiny Shakespeare, tabular and synthetic data, and the
+optional torchvision sets."""
 
 from .digits import (  # noqa: F401
     SPLIT_SEED,
@@ -10,13 +11,23 @@ from .digits import (  # noqa: F401
     digits_loaders,
     digits_splits,
     make_loader,
+    split_by_labels,
+)
+from .synthetic import (  # noqa: F401
+    tiny_regression_data,
+)
+from .tabular import (  # noqa: F401
+    TABULAR,
+    tabular_splits,
 )
 from .text import (  # noqa: F401
+    CALIBRATION_SEED,
     TEXT_PATH,
     TEXT_SHA256,
     TEXT_VALIDATION_FRACTION,
     CharVocab,
     TextSplits,
+    calibration_windows,
     load_text,
     random_windows,
     sequential_windows,
@@ -31,11 +42,13 @@ from .vision import (  # noqa: F401
 )
 
 __all__ = [
+    "CALIBRATION_SEED",
     "CharVocab",
     "DigitsLoaders",
     "DigitsSplits",
     "SPLIT_SEED",
     "Split",
+    "TABULAR",
     "TEST_FRACTION",
     "TEXT_PATH",
     "TEXT_SHA256",
@@ -43,6 +56,7 @@ __all__ = [
     "TORCHVISION_DATASETS",
     "TextSplits",
     "VALIDATION_FRACTION",
+    "calibration_windows",
     "digits_loaders",
     "digits_splits",
     "load_text",
@@ -52,6 +66,9 @@ __all__ = [
     "random_windows",
     "sequential_windows",
     "shakespeare_splits",
+    "split_by_labels",
     "split_text",
+    "tabular_splits",
     "text_generator",
+    "tiny_regression_data",
 ]

@@ -111,3 +111,14 @@ def digits_loaders(batch_size: int = 64, seed: int = 0) -> DigitsLoaders:
         make_loader(splits.validation, batch_size=512),
         make_loader(splits.test, batch_size=512),
     )
+
+
+def split_by_labels(split: Split, labels) -> Split:
+    """The examples of ``split`` whose label is in ``labels`` (labels keep their values)."""
+    labels = torch.as_tensor(sorted(set(labels)), dtype=torch.long)
+    if labels.numel() == 0:
+        raise ValueError("labels must name at least one class, got none")
+    keep = torch.isin(split.y, labels)
+    if not keep.any():
+        raise ValueError(f"no example of the split has a label in {labels.tolist()}")
+    return Split(split.x[keep], split.y[keep])

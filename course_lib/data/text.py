@@ -136,6 +136,15 @@ def random_windows(tokens: torch.Tensor, batch_size: int, context: int,
     return tokens[index], tokens[index + 1]
 
 
+CALIBRATION_SEED = 1234  # the seed of the calibration windows post-training pruning reads
+
+
+def calibration_windows(tokens: torch.Tensor, context: int, n_windows: int = 64,
+                        seed: int = CALIBRATION_SEED) -> torch.Tensor:
+    """``n_windows`` random windows (n_windows, context) of ``tokens`` (pass the *training* text)."""
+    return random_windows(tokens, n_windows, context, text_generator(seed))[0]
+
+
 def sequential_windows(tokens: torch.Tensor, context: int,
                        max_chars: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Consecutive non-overlapping windows from the start of ``tokens``: inputs and targets (N, T).

@@ -17,10 +17,7 @@ import io
 import warnings
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
-from onnx import numpy_helper
 from torch import nn
 from torch.nn.utils import prune
 
@@ -115,6 +112,8 @@ class OnnxRuntimeModel(nn.Module):
         self.onnx_bytes = bytes(onnx_bytes)
         threads = threads if threads is not None else torch.get_num_threads()
         self.threads = check_positive_int("threads", threads)
+        import onnxruntime as ort  # here, not at import: only lesson 11 pays for loading ONNX Runtime
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -169,6 +168,9 @@ def shipped_bytes(model: nn.Module) -> bytes:
 def onnx_weight_stats(onnx_bytes: bytes) -> dict[str, int]:
     """What the ONNX file's weights (initializers) hold: ``{"tensors", "values", "zeros",
     "sparse_tensors"}``; ``sparse_tensors`` counts ONNX's sparse initializers (the exporter writes none)."""
+    import onnx  # here, not at import: only lesson 11 pays for loading ONNX
+    from onnx import numpy_helper
+
     graph = onnx.load_from_string(onnx_bytes).graph
     arrays = [numpy_helper.to_array(t) for t in graph.initializer]
     return {

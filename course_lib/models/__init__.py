@@ -25,6 +25,10 @@ from .reference import (  # noqa: F401
     predicted_compression,
     weight_shares,
 )
+from .toy import (  # noqa: F401
+    TinyNet,
+    tabular_mlp,
+)
 from .transformer import (  # noqa: F401
     Block,
     CausalSelfAttention,
@@ -32,6 +36,7 @@ from .transformer import (  # noqa: F401
     CharTransformer,
     FeedForward,
     generate,
+    next_token_loss,
 )
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "LECTURE_TABLE",
     "MLP",
     "REBUILD_COMMAND",
+    "TinyNet",
     "TinyResNet",
     "checkpoint_path",
     "generate",
@@ -57,7 +63,9 @@ __all__ = [
     "landmark_model",
     "load_pretrained",
     "load_state_dict",
+    "next_token_loss",
     "predicted_compression",
     "sha256_of",
+    "tabular_mlp",
     "weight_shares",
 ]

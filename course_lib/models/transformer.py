@@ -130,6 +130,11 @@ class CharTransformer(nn.Module):
         return [block.mlp.fc.out_features for block in self.blocks]
 
 
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of logits (B, T, vocab) against next-token targets (B, T), in nats."""
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
 @torch.no_grad()
 def generate(model: nn.Module, prompt: torch.Tensor, n: int, seed: int = 0,
              temperature: float = 1.0) -> torch.Tensor:

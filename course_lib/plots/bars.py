@@ -67,7 +67,7 @@ def plot_seed_bars(results: dict[str, list[float]], ax=None, title: str = SEED_B
 
 
 def plot_pattern_comparison(rows: list[dict], axes=None):
-    """Two panels of bars from ``analysis.compare_patterns`` rows: kept magnitude and one-shot
+    """Two panels of bars from ``analysis.nm_vs_unstructured`` rows: kept magnitude and one-shot
     accuracy per pattern, N:M dark and unstructured light. Returns the two axes."""
     labels = [row["pattern"].replace("unstructured ", "unstr. ") for row in rows]
     cmap = plt.get_cmap("cividis")

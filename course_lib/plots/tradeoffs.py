@@ -26,7 +26,7 @@ def plot_index_bits_tradeoff(index_bits_per_weight: dict, accuracy: dict, ax=Non
 
 def plot_gating_tradeoff(keeps, rows: list[dict], dense_macs: int, dense_accuracy: float, ax=None):
     """Accuracy against average MACs per input (as a fraction of dense), dynamic gates and static
-    channel pruning, for ``recipes.compare``'s rows at each kept fraction in ``keeps``."""
+    channel pruning, for ``recipes.gated_vs_static``'s rows at each kept fraction in ``keeps``."""
     ax = ax or plt.gca()
     for (label, marker), colour in zip((("dynamic", "o"), ("static", "s")), palette(2)):
         macs = [r[label]["macs"] / dense_macs for r in rows]

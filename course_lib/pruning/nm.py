@@ -17,9 +17,7 @@ import math
 import torch
 
 from ..core.modules import prunable_weights
-from ..core.validation import check_positive_int
-
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+from ..core.validation import FLOAT_DTYPES, check_fraction, check_positive_int
 
 
 def _check_matrix_like(tensor, name: str) -> torch.Tensor:
@@ -48,6 +46,19 @@ def _check_nm(n, m) -> tuple[int, int]:
     if not 0 < n <= m:
         raise ValueError(f"n must satisfy 0 < n <= m (m={m}), got n={n}")
     return n, m
+
+
+def check_target(sparsity, n, m) -> None:
+    """Exactly one pruning target: an unstructured ``sparsity`` in [0, 1], or ``n:m`` with 0 < n <= m."""
+    if (sparsity is None) == (n is None and m is None):
+        raise ValueError(f"give either sparsity or both n and m (not both, not neither), got "
+                         f"sparsity={sparsity!r}, n={n!r}, m={m!r}")
+    if sparsity is None:
+        if n is None or m is None:
+            raise ValueError(f"n and m must be given together (n:m sparsity), got n={n!r}, m={m!r}")
+        _check_nm(n, m)
+    else:
+        check_fraction("sparsity", sparsity)
 
 
 def reduction_matrix(weight: torch.Tensor) -> torch.Tensor:

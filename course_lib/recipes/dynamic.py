@@ -222,14 +222,10 @@ def static_copy(model: nn.Module, stages: dict[str, str], keep: float, x: torch.
     of lowest *average* ``channel_saliency`` over ``x``, keeping the channel counts the gates keep."""
     stages = _check_stages(model, stages)
     mean = {c: s.mean(dim=0) for c, s in channel_saliency(model, stages, x).items()}  # (C_out,) each
-
-    def importance(_, group):  # groups that are not gated keep all their channels anyway
-        return mean.get(group.name, torch.zeros(group.channels))
-
-    return prune_channels(model, _static_ratios(model, stages, keep), x[:1], importance=importance)
+    return prune_channels(model, _static_ratios(model, stages, keep), x[:1], scores=mean)
 
 
-def compare(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float,
+def gated_vs_static(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float,
             calibration_x: torch.Tensor, loader) -> dict[str, dict[str, float]]:
     """Dynamic vs static at one ``keep`` fraction (the slider's work; ``model`` is not changed):
     ``{"dynamic" | "static": {"macs": average MACs per input, "accuracy": on loader}}``. Both keep
@@ -246,11 +242,12 @@ def compare(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear
 
 def gating_tradeoff(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keeps,
                     calibration_x: torch.Tensor, loader) -> list[dict[str, dict[str, float]]]:
-    """``compare`` at every kept fraction in ``keeps``, computed once (a slider then only looks up)."""
+    """``gated_vs_static`` at every kept fraction in ``keeps``, computed once (a slider then only
+    looks up)."""
     keeps = [check_fraction("keeps", k) for k in keeps]
     if not keeps:
         raise ValueError("keeps must hold at least one kept fraction in (0, 1], got none")
-    return [compare(model, stages, gates, k, calibration_x, loader) for k in keeps]
+    return [gated_vs_static(model, stages, gates, k, calibration_x, loader) for k in keeps]
 
 
 def lookup_keep(keeps, rows: list, keep: float):

@@ -23,51 +23,13 @@ from tqdm.auto import tqdm
 from ..core.modules import eval_mode, prunable_weights
 from ..core.selection import keep_largest
 from ..core.validation import check_int_in_range, check_positive_int
-from ..pruning.importance import importance_scores
+from ..pruning.criteria import importance_scores
 
 MAX_BRUTE_FORCE_WEIGHTS = 20  # 2^20 supports: about a million forward passes
 
 
 # Louizos et al. 2018: temperature beta, stretch interval (gamma, zeta)
 BETA, GAMMA, ZETA = 2 / 3, -0.1, 1.1
-
-
-class TinyNet(nn.Module):
-    """3 inputs -> 3 tanh units -> 1 output: 12 prunable weights (9 + 3); biases are not pruned.
-
-    Shapes: x (B, 3) -> hidden (B, 3) -> output (B, 1).
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(3, 3)
-        self.out = nn.Linear(3, 1)
-
-    def forward(self, x):
-        return self.out(torch.tanh(self.hidden(x)))
-
-
-def tiny_regression_data(n: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y): x (n, 3) with features on different scales (std 2, 1, 0.3), y (n, 1) a smooth
-    function of all three plus a little noise. Unequal scales are what makes |w| a poor judge."""
-    check_positive_int("n", n)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, generator=gen) * torch.tensor([2.0, 1.0, 0.3])
-    y = torch.tanh(0.5 * x[:, :1]) + 0.6 * x[:, 1:2] - 1.5 * x[:, 2:3] * x[:, 1:2]
-    return x, y + 0.05 * torch.randn(n, 1, generator=gen)
-
-
-def train_tiny_net(x: torch.Tensor, y: torch.Tensor, steps: int = 600, seed: int = 0) -> TinyNet:
-    """A TinyNet fitted to (x, y) by full-batch Adam on the mean squared error (about a second)."""
-    check_positive_int("steps", steps)
-    torch.manual_seed(seed)
-    model = TinyNet()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        F.mse_loss(model(x), y).backward()
-        optimizer.step()
-    return model.eval()
 
 
 def all_supports(d: int, n: int | None = None) -> torch.Tensor:

@@ -21,43 +21,28 @@ not yet visited. One Cholesky factor serves all rows and all columns.
   lowest saliency over the block pruned (so rows may end up with different counts); for N:M it is
   chosen per group of ``m`` columns when the group is reached, ``m - n`` pruned per row and group.
 
-All arithmetic is in float64; the result is cast back to the weight's dtype.
+The calibration inputs enter only through their Gram matrix G = XᵀX (in, in), which the post-training
+pipeline accumulates block by block (``recipes.prune_post_training``); H = 2G. All arithmetic is in
+float64; the result is cast back to the weight's dtype.
 """
 
 import torch
 
-from ..core.selection import keep_largest
-from ..core.validation import check_fraction, check_positive_int
-
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def check_target(sparsity, n, m) -> None:
-    """Exactly one pruning target: an unstructured ``sparsity`` in [0, 1], or ``n:m`` with 0 < n <= m."""
-    if (sparsity is None) == (n is None and m is None):
-        raise ValueError(f"give either sparsity or both n and m (not both, not neither), got "
-                         f"sparsity={sparsity!r}, n={n!r}, m={m!r}")
-    if sparsity is None:
-        if n is None or m is None:
-            raise ValueError(f"n and m must be given together (n:m sparsity), got n={n!r}, m={m!r}")
-        check_positive_int("m", m)
-        check_positive_int("n", n)
-        if n > m:
-            raise ValueError(f"n must satisfy 0 < n <= m (m={m}), got n={n}")
-    else:
-        check_fraction("sparsity", sparsity)
+from ..core.selection import keep_largest, keep_largest_per_row
+from ..core.validation import FLOAT_DTYPES, check_positive_int
+from ..pruning.nm import check_target
 
 
-def _check_arguments(weight, inputs, sparsity, n, m, block_size, damp):
-    for name, value in (("weight", weight), ("inputs", inputs)):
+def _check_arguments(weight, gram, sparsity, n, m, block_size, damp):
+    for name, value in (("weight", weight), ("gram", gram)):
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
         if value.dim() != 2 or value.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{name} must be a 2-D floating-point tensor, got {value.dtype} of shape "
                              f"{tuple(value.shape)}")
-    if inputs.shape[1] != weight.shape[1]:
-        raise ValueError(f"inputs must have shape (tokens, {weight.shape[1]}) for weight of shape "
-                         f"{tuple(weight.shape)} (out, in), got {tuple(inputs.shape)}")
+    if gram.shape != (weight.shape[1], weight.shape[1]):
+        raise ValueError(f"gram must be XᵀX of shape ({weight.shape[1]}, {weight.shape[1]}) for weight of "
+                         f"shape {tuple(weight.shape)} (out, in), got {tuple(gram.shape)}")
     check_target(sparsity, n, m)
     if sparsity is None:
         if weight.shape[1] % m:
@@ -81,11 +66,12 @@ def obs_update(w: torch.Tensor, hinv: torch.Tensor, q: int) -> torch.Tensor:
     return w - (w[q] / hinv[q, q]) * hinv[:, q]
 
 
-def inverse_hessian_factor(inputs: torch.Tensor, damp: float = 0.01) -> torch.Tensor:
-    """U, the upper Cholesky factor of (2 XᵀX + λI)⁻¹ with λ = damp · mean(diag(2 XᵀX)), float64.
+def inverse_hessian_factor(gram: torch.Tensor, damp: float = 0.01) -> torch.Tensor:
+    """U, the upper Cholesky factor of (2 XᵀX + λI)⁻¹ with λ = damp · mean(diag(2 XᵀX)), float64, from
+    the Gram matrix ``gram`` = XᵀX (in, in) of the calibration inputs.
 
     An input feature that is always 0 (a zero column of X) gets H_qq = 1 so H stays invertible."""
-    hessian = 2 * (inputs.T @ inputs).double()  # (in, in); the product in the inputs' own precision
+    hessian = 2 * gram.double()  # (in, in)
     dead = hessian.diagonal() == 0
     hessian[dead, dead] = 1.0
     hessian += damp * hessian.diagonal().mean() * torch.eye(len(hessian), dtype=torch.float64)
@@ -95,7 +81,7 @@ def inverse_hessian_factor(inputs: torch.Tensor, damp: float = 0.01) -> torch.Te
     chol, info = torch.linalg.cholesky_ex(flipped)
     if info != 0:
         raise ValueError(
-            f"the Hessian H = 2 XᵀX + λI of inputs with shape {tuple(inputs.shape)} is singular or not "
+            f"the Hessian H = 2 XᵀX + λI of {len(hessian)} inputs is singular or not "
             f"positive definite with damp={damp!r} (fewer independent tokens than inputs?): use damp > 0, "
             "such as 0.01, or more calibration tokens"
         )
@@ -104,18 +90,19 @@ def inverse_hessian_factor(inputs: torch.Tensor, damp: float = 0.01) -> torch.Te
 
 
 @torch.no_grad()
-def sparsegpt_prune(weight: torch.Tensor, inputs: torch.Tensor, sparsity: float | None = None, *,
+def sparsegpt_prune(weight: torch.Tensor, gram: torch.Tensor, sparsity: float | None = None, *,
                     n: int | None = None, m: int | None = None, block_size: int = 128,
                     damp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prune ``weight`` (out, in) with SparseGPT on calibration ``inputs`` (tokens, in).
+    """Prune ``weight`` (out, in) with SparseGPT, given the Gram matrix ``gram`` = XᵀX (in, in) of its
+    calibration inputs X (tokens, in).
 
     Give ``sparsity`` (unstructured: that fraction of each block of ``block_size`` columns, chosen
     adaptively, ``round(sparsity * out * block columns)`` weights) or ``n`` and ``m`` (keep ``n`` of
     every ``m`` consecutive weights of each row). Returns ``(new_weight, mask)``: the updated weight,
     zero where pruned, in ``weight``'s dtype, and the bool mask (True = kept). Arguments are not modified.
     """
-    _check_arguments(weight, inputs, sparsity, n, m, block_size, damp)
-    u = inverse_hessian_factor(inputs, damp)  # (in, in), H⁻¹ = UᵀU
+    _check_arguments(weight, gram, sparsity, n, m, block_size, damp)
+    u = inverse_hessian_factor(gram, damp)  # (in, in), H⁻¹ = UᵀU
     w = weight.detach().double().clone()  # (out, in)
     keep = torch.ones_like(w, dtype=torch.bool)
     columns = w.shape[1]
@@ -131,8 +118,7 @@ def sparsegpt_prune(weight: torch.Tensor, inputs: torch.Tensor, sparsity: float 
         for i in range(end - start):  # the paper's column loop
             if sparsity is None and i % m == 0:  # N:M: choose this group's mask when it is reached
                 group = w_block[:, i:i + m].square() / u_block.diagonal()[i:i + m].square()  # (out, m)
-                pruned = group.topk(m - n, dim=1, largest=False).indices  # (out, m - n)
-                keep_block[:, i:i + m].scatter_(1, pruned, False)
+                keep_block[:, i:i + m] = keep_largest_per_row(group, m - n)
             column = w_block[:, i]
             removed = torch.where(keep_block[:, i], 0.0, column)  # the part of column i set to zero
             err[:, i] = removed / u_block[i, i]

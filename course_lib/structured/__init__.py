@@ -1,4 +1,5 @@
-"""Structured pruning: dependency groups traced with torch.fx, group scores, physical removal."""
+"""Structured pruning: dependency groups traced with torch.fx, unit scores, physical removal of channels,
+heads and MLP units."""
 
 from .graph import (  # noqa: F401
     ChannelGroup,
@@ -18,14 +19,15 @@ from .permutation import (  # noqa: F401
     permute_for_nm,
 )
 from .scores import (  # noqa: F401
-    CRITERIA,
     channel_importance,
+    channel_parts,
     group_scores,
     input_channel_norms,
+    input_columns,
     n_pruned,
+    output_rows,
     pruned_channels,
     pruned_overlap,
-    taylor_scores,
 )
 from .surgery import (  # noqa: F401
     keep_indices,
@@ -37,36 +39,39 @@ from .surgery import (  # noqa: F401
     shrink_outputs,
 )
 from .transformer import (  # noqa: F401
-    HEAD_METHODS,
-    UNIT_METHODS,
     drop_head_columns,
+    head_ablation,
+    head_parts,
     head_scores,
     mlp_unit_scores,
     prune_heads_and_units,
     remove_heads,
     remove_mlp_units,
+    unit_parts,
 )
 
 __all__ = [
-    "CRITERIA",
     "ChannelGroup",
     "FUNCTION_OPS",
-    "HEAD_METHODS",
     "METHOD_OPS",
     "MODULE_OPS",
     "OP_KINDS",
-    "UNIT_METHODS",
     "channel_groups",
     "channel_importance",
+    "channel_parts",
     "drop_head_columns",
     "features_per_channel",
     "group_scores",
+    "head_ablation",
+    "head_parts",
     "head_scores",
     "input_channel_norms",
+    "input_columns",
     "keep_indices",
     "mlp_unit_scores",
     "n_pruned",
     "op_kind",
+    "output_rows",
     "permutation_chains",
     "permute_channels",
     "permute_for_nm",
@@ -81,5 +86,5 @@ __all__ = [
     "resolve_group_scores",
     "shrink_inputs",
     "shrink_outputs",
-    "taylor_scores",
+    "unit_parts",
 ]

@@ -1,27 +1,24 @@
 """Channel scores: how important is each channel of each dependency group (lesson 04)?
 
-A group is the set of layers that must lose the same channel together (see :mod:`.graph`). Its
-score for channel c combines every weight that produces c. Two kinds of criteria:
-
-- any weight criterion of the kit's one protocol (``pruning.Magnitude()``, ``pruning.Random()``, or
-  your own ``criterion(layer, data) -> scores``): its per-weight scores summed over each channel's
-  filters in the group's producers;
-- channel-level criteria by name (``CRITERIA``), which read what no single weight shows: BatchNorm
-  gammas, the consumers' weights, or the first-order Taylor term of a whole channel, squared and
-  averaged over mini-batches.
+A group is the set of layers that must lose the same channel together (see :mod:`.graph`). Channels
+are scored by the kit's one criterion protocol (``pruning.criteria``): a channel is a *unit* whose
+weights are the group's producer filters (rows of their weights, with their biases), its BatchNorm
+parameters, and the input columns of the layers that read it. Each criterion reads the part it is
+about (``reads``): ``"magnitude"`` sums |w| over the producers' filters (Li et al. 2017's L1 norm),
+``"bn_gamma"`` reads the BatchNorm scales, ``"next_layer_l2"`` the readers' columns, ``"taylor"``
+sums w * dL_b/dw over the filters, biases and BatchNorm parameters per mini-batch b before squaring
+and averaging (Molchanov et al. 2019).
 
 Scores are (C,) tensors, higher = more important.
 """
 
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..core.modules import eval_mode
 from ..core.selection import keep_largest
-from ..core.validation import check_choice, check_positive_int
-from ..pruning.importance import get_criterion
+from ..core.validation import check_positive_int
+from ..pruning.calibration import layer_data
+from ..pruning.criteria import Part, get_criterion, unit_scores
 from .graph import ChannelGroup, channel_groups
 
 
@@ -35,9 +32,6 @@ def pruned_overlap(scores: dict[str, torch.Tensor], ratio: float) -> torch.Tenso
     for K criteria scoring the same C channels (``scores``: name -> (C,))."""
     removed = torch.stack([pruned_channels(s, ratio) for s in scores.values()]).float()  # (K, C)
     return removed @ removed.T / removed.sum(dim=1, keepdim=True).clamp(min=1)
-
-
-CRITERIA = ("l1", "l2", "bn_gamma", "next_layer_l2", "taylor", "random")
 
 
 def input_channel_norms(weight: torch.Tensor, repeat: int = 1) -> torch.Tensor:
@@ -55,125 +49,65 @@ def input_channel_norms(weight: torch.Tensor, repeat: int = 1) -> torch.Tensor:
     return weight.transpose(0, 1).flatten(1).norm(dim=1)
 
 
-def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Per-channel tensors (C, ...) side by side as one (C, k) matrix."""
-    return torch.cat([t.detach().reshape(t.shape[0], -1) for t in tensors], dim=1)
+def output_rows(t: torch.Tensor) -> torch.Tensor:
+    """(S, C, ...) per-output-channel tensors as (S, C, k): unit c is row c."""
+    return t.reshape(t.shape[0], t.shape[1], -1)
 
 
-def _group_params(modules: dict[str, nn.Module], names: list[str]) -> list[torch.Tensor]:
-    return [p for n in names for p in (modules[n].weight, modules[n].bias) if p is not None]
+def input_columns(channels: int):
+    """A view for a reader's weight (S, Co, channels * r, ...) as (S, channels, k): unit c is the
+    block of input features that channel c feeds (r per channel after a flatten, 1 for a conv)."""
+    def view(t):
+        s, readers = t.shape[:2]
+        return t.reshape(s, readers, channels, -1).transpose(1, 2).reshape(s, channels, -1)
+    return view
 
 
-def _is_pair(batch) -> bool:
-    return isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], torch.Tensor)
+def channel_parts(modules: dict[str, nn.Module], group: ChannelGroup) -> list[Part]:
+    """The weights of the group's channels, by role: producers' weights and biases, BatchNorm scales
+    and shifts, and the readers' input columns."""
+    parts = []
+    for name in group.producers:
+        parts.append(Part(f"{name}.weight", modules[name].weight, "weight", output_rows))
+        if modules[name].bias is not None:
+            parts.append(Part(f"{name}.bias", modules[name].bias, "bias", output_rows))
+    for name in group.norms:
+        norm = modules[name]
+        if norm.weight is not None:
+            parts.append(Part(f"{name}.weight", norm.weight, "norm", output_rows))
+        if norm.bias is not None:
+            parts.append(Part(f"{name}.bias", norm.bias, "bias", output_rows))
+    for name, _ in group.consumers:
+        parts.append(Part(f"{name}.weight", modules[name].weight, "reader", input_columns(group.channels)))
+    return parts
 
 
-def _batches(batch) -> list:
-    """``batch`` as a list of (inputs, labels) pairs: one pair, or any iterable of pairs (a list, a
-    DataLoader, ``itertools.islice(loader, n)``)."""
-    if _is_pair(batch):
-        batches = [batch]
-    else:
-        batches = list(batch) if batch is not None and not torch.is_tensor(batch) else []
-    if not batches or not all(_is_pair(b) for b in batches):
-        raise ValueError(
-            "batch must be an (inputs, labels) pair or an iterable of such pairs for the 'taylor' "
-            f"criterion, got {batch!r:.80}"
-        )
-    return batches
-
-
-def _taylor_products(model: nn.Module, batch) -> dict[torch.Tensor, torch.Tensor]:
-    """w * dL/dw for every parameter, from the cross-entropy loss on one (x, y) batch, in eval mode."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    with eval_mode(model):
-        loss = F.cross_entropy(model(batch[0]), batch[1])
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return {p: p.detach() * g for p, g in zip(params, grads) if g is not None}
-
-
-def taylor_scores(model: nn.Module, groups: list[ChannelGroup], batch) -> dict[str, torch.Tensor]:
-    """First-order Taylor importance of every channel of every prunable group (Molchanov et al. 2019).
-
-    For each mini-batch b, a channel's contribution is z_b = sum of w * dL_b/dw over the channel's
-    parameters in the group's producers and BatchNorms: the first-order change of the batch loss when
-    they are all set to zero. The score is mean_b z_b^2 over the given mini-batches, the paper's
-    squared first-order term averaged over mini-batches. ``batch`` is one (inputs, labels) pair or an
-    iterable of pairs; with one pair the ranking is that of |z|, from a single noisy estimate.
-    """
-    batches = _batches(batch)
-    modules = dict(model.named_modules())
-    prunable = [g for g in groups if g.prunable]
-    totals = {g.name: torch.zeros(g.channels) for g in prunable}
-    for pair in batches:
-        products = _taylor_products(model, pair)
-        for group in prunable:
-            params = _group_params(modules, group.producers + group.norms)
-            z = _rows([products.get(p, torch.zeros_like(p)) for p in params]).sum(dim=1)  # (C,)
-            totals[group.name] += z.square()
-    return {name: total / len(batches) for name, total in totals.items()}
-
-
-def group_scores(
-    model: nn.Module, groups: list[ChannelGroup], criterion="l1", batch=None, seed: int = 0
-) -> dict[str, torch.Tensor]:
+def group_scores(model: nn.Module, groups: list[ChannelGroup], criterion="magnitude",
+                 batch=None) -> dict[str, torch.Tensor]:
     """Importance of every channel of every prunable group: ``{group name: (C,) scores}``.
 
-    Higher means more important. Criteria:
-      ``l1`` / ``l2``    norm of the channel's filters in all the group's producers (Li et al. 2017)
-      ``bn_gamma``       sum of |gamma| over the group's BatchNorms (network slimming, Liu et al.
-                         2017); groups without a BatchNorm get no scores
-      ``next_layer_l2``  L2 norm of the weights that read the channel in all consumers
-      ``taylor``         (sum of w * dL/dw over the channel's producer and BatchNorm parameters)^2,
-                         averaged over the mini-batches in ``batch`` (one (inputs, labels) pair or an
-                         iterable of pairs): first-order Taylor, Molchanov et al. 2019; see
-                         :func:`taylor_scores`
-      ``random``         uniform random scores from ``seed``: the baseline every criterion must beat
-
-    ``criterion`` may also be a weight criterion of the kit's protocol (``pruning.importance``) that
-    needs no data, e.g. ``pruning.Magnitude()`` (which gives the same ranking as ``"l1"``).
+    ``criterion``: a registered name (``pruning.CRITERIA``: ``"magnitude"``, ``"l2"``, ``"bn_gamma"``,
+    ``"next_layer_l2"``, ``"taylor"``, ``"random"``, ...) or a ``pruning.Criterion``. Criteria that read
+    data need ``batch``: one (inputs, labels) pair or an iterable of pairs (Taylor averages its
+    squared per-batch sums over them). A group the criterion cannot read (``bn_gamma`` without a
+    BatchNorm) gets no scores.
     """
-    if callable(criterion):
-        return _weight_criterion_scores(model, groups, get_criterion(criterion))
-    check_choice("criterion", criterion, CRITERIA)
-    if criterion == "taylor":
-        return taylor_scores(model, groups, batch)
+    criterion = get_criterion(criterion)
     modules = dict(model.named_modules())
-    generator = torch.Generator().manual_seed(seed)
-    scores = {}
-    for group in (g for g in groups if g.prunable):
-        weights = [modules[n].weight for n in group.producers]
-        if criterion == "l1":
-            score = _rows(weights).abs().sum(dim=1)
-        elif criterion == "l2":
-            score = _rows(weights).norm(dim=1)
-        elif criterion == "bn_gamma":
-            gammas = [modules[n].weight for n in group.norms if modules[n].weight is not None]
-            if not gammas:
-                continue  # no BatchNorm to read: this criterion cannot rank the group
-            score = _rows(gammas).abs().sum(dim=1)
-        elif criterion == "next_layer_l2":
-            norms = [input_channel_norms(modules[n].weight.detach(), r) for n, r in group.consumers]
-            score = torch.stack(norms).square().sum(dim=0).sqrt()
-        else:
-            score = torch.rand(group.channels, generator=generator)
-        scores[group.name] = score
-    return scores
-
-
-def _weight_criterion_scores(model: nn.Module, groups: list[ChannelGroup], criterion) -> dict:
-    """Per-weight scores of a data-free criterion, summed over each channel's filters: (C,) per group."""
+    parts = {g.name: channel_parts(modules, g) for g in groups if g.prunable}
+    data = {}
     if criterion.needs:
-        raise ValueError(f"group_scores takes weight criteria that need no data; {type(criterion).__name__} "
-                         f"needs {sorted(criterion.needs)}: use a named channel criterion such as 'taylor'")
-    modules = dict(model.named_modules())
-    return {g.name: _rows([criterion(modules[n]) for n in g.producers]).sum(dim=1)
-            for g in groups if g.prunable}
+        if batch is None:
+            raise ValueError(f"criterion {type(criterion).__name__} needs batch=(inputs, labels) or a list "
+                             "of such mini-batches to compute its scores")
+        names = sorted({p.name for ps in parts.values() for p in ps})
+        data = layer_data(model, batch, criterion.needs, params=names)
+    scores = {name: unit_scores(criterion, ps, data) for name, ps in parts.items()}
+    return {name: s for name, s in scores.items() if s is not None}
 
 
-def channel_importance(
-    model: nn.Module, example_input: torch.Tensor, criterion: str = "l1", batch=None
-) -> dict[str, torch.Tensor]:
+def channel_importance(model: nn.Module, example_input: torch.Tensor, criterion="magnitude",
+                       batch=None) -> dict[str, torch.Tensor]:
     """``group_scores`` for every prunable group of ``model`` (see there for the criteria)."""
     return group_scores(model, channel_groups(model, example_input), criterion, batch)
 

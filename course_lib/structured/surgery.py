@@ -12,7 +12,6 @@ a time.
 """
 
 import copy
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -101,7 +100,7 @@ def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str,
             continue
         if group.name not in scores:
             raise ValueError(
-                f"the importance gives no scores for group {group.name!r} (bn_gamma needs a "
+                f"the criterion gives no scores for group {group.name!r} (bn_gamma needs a "
                 "BatchNorm): give ratio as a dict without this group"
             )
         keep = keep_indices(scores[group.name], ratios[group.name])
@@ -112,35 +111,38 @@ def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str,
     return pruned
 
 
-def resolve_group_scores(model: nn.Module, groups: list[ChannelGroup], importance: str | Callable,
-                         batch=None, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Scores (group name -> (C,)) of every prunable group: ``importance`` is a criterion name of
-    ``group_scores`` (``batch`` and ``seed`` are passed on) or a callable ``(model, group) -> (C,)``."""
-    if callable(importance):
-        return {g.name: importance(model, g) for g in groups if g.prunable}
-    return group_scores(model, groups, importance, batch, seed)
+def resolve_group_scores(model: nn.Module, groups: list[ChannelGroup], criterion="magnitude", batch=None,
+                         scores: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Scores (group name -> (C,)) of the prunable groups: ``scores`` when given (computed elsewhere,
+    e.g. averaged over a subset of batches), otherwise ``group_scores(model, groups, criterion, batch)``."""
+    if scores is None:
+        return group_scores(model, groups, criterion, batch)
+    if not isinstance(scores, dict) or not all(isinstance(s, torch.Tensor) for s in scores.values()):
+        raise TypeError(f"scores must be a dict of group name -> (C,) tensor, got {type(scores).__name__}")
+    return scores
 
 
 def prune_channels(
     model: nn.Module,
     ratio,
     example_input: torch.Tensor,
-    importance: str | Callable = "l1",
+    criterion="magnitude",
     batch=None,
-    seed: int = 0,
+    scores: dict[str, torch.Tensor] | None = None,
 ) -> nn.Module:
     """A new, physically smaller copy of ``model`` with the least important channels removed.
 
     ``ratio`` in [0, 1) is the fraction of channels removed from every prunable group, or a dict
     ``{layer name: ratio}`` (a group's name or any of its producers; unnamed groups keep all their
-    channels). ``example_input`` (B, ...) is a batch the model accepts. ``importance`` is a
-    criterion of ``group_scores`` or a callable ``(model, group) -> (C,) scores``; ``batch`` is the
-    (inputs, labels) pair the ``taylor`` criterion needs; ``seed`` seeds the ``random`` one.
+    channels). ``example_input`` (B, ...) is a batch the model accepts. ``criterion`` is a registered
+    criterion or a ``pruning.Criterion`` (see ``group_scores``); ``batch`` is the calibration data
+    of criteria that read data (Taylor); or give precomputed ``scores`` (group name -> (C,)).
     ``model`` itself is not changed, and at ratio 0 the copy computes exactly what ``model`` does.
     """
     groups = channel_groups(model, example_input)
     ratios = _group_ratios(groups, ratio)
-    pruned = prune_groups(model, groups, resolve_group_scores(model, groups, importance, batch, seed), ratios)
+    scores = resolve_group_scores(model, groups, criterion, batch, scores)
+    pruned = prune_groups(model, groups, scores, ratios)
     _check_forward(model, pruned, example_input)
     return pruned
 

@@ -5,29 +5,29 @@ their biases) and the same columns of the attention output projection; removing 
 deletes row j of the first Linear (and its bias) and column j of the second. What is left is a smaller
 dense model: fewer multiply-adds, really faster on any hardware.
 
-Importance on calibration windows (B, T) with next-character targets:
-- ``"taylor"`` (Molchanov et al. 2017; Michel et al. 2019 for heads): the first-order estimate of the
-  loss change when a head's output (or a unit's activation) is set to zero, |Σ a · ∂L/∂a| summed over
-  the calibration tokens (and the head's D dimensions); one forward and one backward pass for all;
-- ``"ablation"`` (heads only): the measured loss increase when the head is removed, one forward pass
-  per head;
-- ``"magnitude"``: the L2 norm of the weights that read the head's or unit's output (the output
-  projection's columns), no data needed.
+Heads and units are scored by the kit's one criterion protocol (``pruning.criteria``), as channels
+are: a head is a unit whose weights are its query, key and value rows with their biases (what
+``reads="weights"`` or ``"all"`` criteria see) and the output projection's columns that read it (what
+``reads="readers"`` criteria see); an MLP unit is its row of the first Linear with its bias, and its
+column of the second. ``"taylor"`` sums w * dL_b/dw over a unit's weights per calibration mini-batch
+b, squares and averages over the batches (Molchanov et al. 2019). With ``pruning.Taylor(reads=
+"readers")`` the sum over a head's output-projection columns equals sum(a * dL/da) over the head's
+output activations a: the gate gradient of Michel et al. 2019, squared per batch.
+
+:func:`head_ablation` measures what the scores estimate: the loss increase when a head is removed.
 """
 
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..core.modules import eval_mode, hooks_attached
-from ..core.validation import check_choice, check_fraction
-
-HEAD_METHODS = ("taylor", "ablation", "magnitude")
-
-
-UNIT_METHODS = ("taylor", "magnitude")
+from ..core.modules import eval_mode
+from ..core.selection import keep_largest
+from ..core.validation import check_fraction
+from ..models.transformer import next_token_loss
+from ..pruning.calibration import calibration_batches, layer_data
+from ..pruning.criteria import Part, get_criterion, unit_scores
 
 
 def _check_model(model):
@@ -39,47 +39,88 @@ def _check_model(model):
     return blocks
 
 
-def _loss(model, x, y):
-    return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+def _grouped_rows(units: int):
+    """(S, units * d, ...) -> (S, units, k): consecutive rows belong to one unit (a head's D rows)."""
+    return lambda t: t.reshape(t.shape[0], units, -1)
 
 
-def _taylor_scores(model, x, y):
-    """(head scores per block, unit scores per block) from one backward pass through the inputs of
-    each block's two output projections."""
+def _grouped_columns(units: int):
+    """(S, C, units * d) -> (S, units, C * d): consecutive columns belong to one unit."""
+    def view(t):
+        s, c = t.shape[:2]
+        return t.reshape(s, c, units, -1).transpose(1, 2).reshape(s, units, -1)
+    return view
+
+
+def _linear_parts(prefix: str, layer: nn.Linear, view) -> list[Part]:
+    parts = [Part(f"{prefix}.weight", layer.weight, "weight", view)]
+    if layer.bias is not None:
+        parts.append(Part(f"{prefix}.bias", layer.bias, "bias", view))
+    return parts
+
+
+def head_parts(model: nn.Module, b: int) -> list[Part]:
+    """The weights of block ``b``'s attention heads: q, k, v rows and biases, output-projection columns."""
+    attn = _check_model(model)[b].attn
+    rows = _grouped_rows(attn.n_head)
+    parts = [p for name in ("q", "k", "v")
+             for p in _linear_parts(f"blocks.{b}.attn.{name}", getattr(attn, name), rows)]
+    readers = _grouped_columns(attn.n_head)
+    return parts + [Part(f"blocks.{b}.attn.proj.weight", attn.proj.weight, "reader", readers)]
+
+
+def unit_parts(model: nn.Module, b: int) -> list[Part]:
+    """The weights of block ``b``'s MLP units: rows (and biases) of the first Linear, columns of the
+    second."""
+    mlp = _check_model(model)[b].mlp
+    hidden = mlp.fc.out_features
+    return _linear_parts(f"blocks.{b}.mlp.fc", mlp.fc, _grouped_rows(hidden)) + [
+        Part(f"blocks.{b}.mlp.proj.weight", mlp.proj.weight, "reader", _grouped_columns(hidden))]
+
+
+def _scores(model, parts_of, criterion, batch) -> list[torch.Tensor]:
+    criterion = get_criterion(criterion)
     blocks = _check_model(model)
-    captured = {}
+    parts = [parts_of(model, b) for b in range(len(blocks))]
+    data = {}
+    if criterion.needs:
+        if batch is None:
+            raise ValueError(f"criterion {type(criterion).__name__} needs batch: calibration windows and "
+                             "their next-character targets (x, y), or a list of such mini-batches")
+        names = [p.name for ps in parts for p in ps]
+        data = layer_data(model, batch, criterion.needs, params=names, loss_fn=next_token_loss)
+    return [unit_scores(criterion, ps, data) for ps in parts]
 
-    def hook(key):
-        def keep(module, args):
-            args[0].retain_grad()
-            captured[key] = args[0]
-        return keep
 
-    pre = [(block.attn.proj, hook(("attn", b))) for b, block in enumerate(blocks)]
-    pre += [(block.mlp.proj, hook(("mlp", b))) for b, block in enumerate(blocks)]
-    try:
-        with hooks_attached(pre=pre), eval_mode(model), torch.enable_grad():
-            model.zero_grad(set_to_none=True)
-            _loss(model, x, y).backward()
-    finally:
-        model.zero_grad(set_to_none=True)
-    heads, units = [], []
-    for b, block in enumerate(blocks):
-        a = captured[("attn", b)]  # (B, T, H*D)
-        contribution = (a * a.grad).detach().flatten(0, 1)  # (B*T, H*D)
-        per_head = contribution.view(-1, block.attn.n_head, block.attn.head_dim).sum(dim=(0, 2)).abs()
-        heads.append(per_head)
-        u = captured[("mlp", b)]  # (B, T, hidden)
-        units.append((u * u.grad).detach().flatten(0, 1).sum(dim=0).abs())
-    return heads, units
+def head_scores(model: nn.Module, criterion="taylor", batch=None) -> list[torch.Tensor]:
+    """Importance of every attention head: one tensor (n_head,) per block, higher = more important.
+
+    ``criterion``: a registered name or a ``pruning.Criterion``; ``batch``: calibration windows and
+    their next-character targets (x, y) (B, T) from training text, or a list of such mini-batches
+    (Taylor averages over them). The model is not changed."""
+    return _scores(model, head_parts, criterion, batch)
+
+
+def mlp_unit_scores(model: nn.Module, criterion="taylor", batch=None) -> list[torch.Tensor]:
+    """Importance of every MLP hidden unit: one tensor (hidden,) per block, higher = more important."""
+    return _scores(model, unit_parts, criterion, batch)
 
 
 @torch.no_grad()
-def _ablation_head_scores(model, x, y):
+def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
+    """The measured importance of every head: the increase of the mean loss on ``batch`` ((x, y) or a
+    list of mini-batches) when the head's output is removed (its output-projection columns zeroed),
+    one forward pass per head. One tensor (n_head,) per block; the model is restored afterwards."""
     blocks = _check_model(model)
+    batches = calibration_batches(batch)
+
+    def loss():
+        total = sum(float(next_token_loss(model(x), y)) * len(x) for x, y in batches)
+        return total / sum(len(x) for x, _ in batches)
+
+    scores = []
     with eval_mode(model):
-        base = float(_loss(model, x, y))
-        scores = []
+        base = loss()
         for block in blocks:
             attn = block.attn
             row = torch.zeros(attn.n_head)
@@ -88,41 +129,11 @@ def _ablation_head_scores(model, x, y):
                 saved = attn.proj.weight[:, cols].clone()
                 attn.proj.weight[:, cols] = 0  # head h's output no longer reaches the residual stream
                 try:
-                    row[h] = float(_loss(model, x, y)) - base
+                    row[h] = loss() - base
                 finally:
                     attn.proj.weight[:, cols] = saved
             scores.append(row)
     return scores
-
-
-def head_scores(model: nn.Module, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
-                method: str = "taylor") -> list[torch.Tensor]:
-    """Importance of every attention head: one tensor (n_head,) per block, higher = more important.
-
-    ``x``, ``y``: calibration token windows and their next-character targets (B, T), from training text.
-    The model is not changed."""
-    check_choice("method", method, HEAD_METHODS)
-    blocks = _check_model(model)
-    if method == "magnitude":
-        return [b.attn.proj.weight.detach().view(b.attn.proj.out_features, b.attn.n_head, -1)
-                .square().sum(dim=(0, 2)).sqrt() for b in blocks]
-    if x is None or y is None:
-        raise ValueError(f"x and y (calibration windows and targets) are needed for method {method!r}")
-    if method == "ablation":
-        return _ablation_head_scores(model, x, y)
-    return _taylor_scores(model, x, y)[0]
-
-
-def mlp_unit_scores(model: nn.Module, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
-                    method: str = "taylor") -> list[torch.Tensor]:
-    """Importance of every MLP hidden unit: one tensor (hidden,) per block, higher = more important."""
-    check_choice("method", method, UNIT_METHODS)
-    blocks = _check_model(model)
-    if method == "magnitude":
-        return [b.mlp.proj.weight.detach().norm(dim=0) for b in blocks]
-    if x is None or y is None:
-        raise ValueError(f"x and y (calibration windows and targets) are needed for method {method!r}")
-    return _taylor_scores(model, x, y)[1]
 
 
 def _sub_linear(layer: nn.Linear, rows=None, cols=None) -> nn.Linear:
@@ -194,23 +205,19 @@ def remove_mlp_units(model: nn.Module, keep: list) -> nn.Module:
     return pruned
 
 
-def _top(scores: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Indices of the ``1 - fraction`` highest scores (ties: the earlier index is removed first)."""
-    n_keep = len(scores) - round(fraction * len(scores))
-    order = scores.argsort(stable=True)  # lowest first
-    return order[len(scores) - n_keep:].sort().values
+def _kept(scores: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Sorted indices of the units kept when ``round(fraction * len(scores))`` of the lowest go."""
+    return keep_largest(scores, round(fraction * len(scores))).nonzero().flatten()
 
 
-def prune_heads_and_units(model: nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
-                          head_fraction: float = 0.0, unit_fraction: float = 0.0,
-                          method: str = "taylor") -> nn.Module:
+def prune_heads_and_units(model: nn.Module, batch=None, head_fraction: float = 0.0,
+                          unit_fraction: float = 0.0, criterion="taylor") -> nn.Module:
     """A smaller copy of ``model``: each block loses ``round(head_fraction * n_head)`` of its heads and
-    ``round(unit_fraction * hidden)`` of its MLP units, the least important by ``method`` on the
-    calibration windows ``x``, ``y``. ``model`` is not changed."""
+    ``round(unit_fraction * hidden)`` of its MLP units, the least important by ``criterion`` on the
+    calibration data ``batch`` (see :func:`head_scores`). ``model`` is not changed."""
     check_fraction("head_fraction", head_fraction)
     check_fraction("unit_fraction", unit_fraction)
-    check_choice("method", method, UNIT_METHODS)
-    heads = head_scores(model, x, y, method)
-    units = mlp_unit_scores(model, x, y, method)
-    pruned = remove_heads(model, [_top(s, head_fraction) for s in heads])
-    return remove_mlp_units(pruned, [_top(s, unit_fraction) for s in units])
+    heads = head_scores(model, criterion, batch)
+    units = mlp_unit_scores(model, criterion, batch)
+    pruned = remove_heads(model, [_kept(s, head_fraction) for s in heads])
+    return remove_mlp_units(pruned, [_kept(s, unit_fraction) for s in units])

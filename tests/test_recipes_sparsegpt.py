@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_lib.recipes.lm_pruning import prune_linear_weight
+from course_lib.recipes.post_training import METHODS
 from course_lib.recipes.sparsegpt import inverse_hessian_factor, obs_update, sparsegpt_prune
 
 
@@ -19,6 +19,10 @@ def correlated_inputs(tokens=1024, features=128, seed=0):
     return torch.randn(tokens, features, generator=g) @ mixing * scales
 
 
+def gram(x):
+    return x.T @ x
+
+
 def output_error(weight, new_weight, x):
     return float((x @ weight.T - x @ new_weight.T).norm())
 
@@ -26,16 +30,18 @@ def output_error(weight, new_weight, x):
 def test_sparsity_zero_returns_the_weight_unchanged():
     x = correlated_inputs()
     w = torch.randn(32, 128, generator=_generator(1))
-    new, mask = sparsegpt_prune(w, x, 0.0)
+    new, mask = sparsegpt_prune(w, gram(x), 0.0)
     assert mask.all() and torch.equal(new, w)
 
 
 def test_arguments_are_not_modified():
     x, w = correlated_inputs(), torch.randn(16, 128, generator=_generator(2))
     x0, w0 = x.clone(), w.clone()
-    sparsegpt_prune(w, x, 0.5)
-    sparsegpt_prune(w, x, n=2, m=4)
-    assert torch.equal(x, x0) and torch.equal(w, w0)
+    g = gram(x)
+    g0 = g.clone()
+    sparsegpt_prune(w, g, 0.5)
+    sparsegpt_prune(w, g, n=2, m=4)
+    assert torch.equal(x, x0) and torch.equal(w, w0) and torch.equal(g, g0)
 
 
 def test_pruning_one_weight_is_the_obs_closed_form():
@@ -43,7 +49,7 @@ def test_pruning_one_weight_is_the_obs_closed_form():
     x = torch.randn(200, 8, generator=g, dtype=torch.float64)
     w = torch.randn(1, 8, generator=g, dtype=torch.float64)
     w[0, 0] = 1e-3  # the least salient weight: the one pruned
-    new, mask = sparsegpt_prune(w, x, 1 / 8)
+    new, mask = sparsegpt_prune(w, gram(x), 1 / 8)
     assert mask.tolist() == [[False] + [True] * 7]
     h = 2 * x.T @ x
     h += 0.01 * h.diagonal().mean() * torch.eye(8, dtype=torch.float64)
@@ -55,7 +61,7 @@ def test_pruning_one_weight_is_the_obs_closed_form():
 
 def test_cholesky_factor_is_that_of_the_inverse_hessian():
     x = correlated_inputs(300, 16, seed=4)
-    u = inverse_hessian_factor(x, damp=0.01)
+    u = inverse_hessian_factor(gram(x), damp=0.01)
     h = 2 * x.double().T @ x.double()
     h += 0.01 * h.diagonal().mean() * torch.eye(16, dtype=torch.float64)
     torch.testing.assert_close(u.T @ u, torch.linalg.inv(h))
@@ -66,22 +72,22 @@ def test_cholesky_factor_is_that_of_the_inverse_hessian():
 def test_output_error_sparsegpt_below_wanda_below_magnitude(seed):
     x = correlated_inputs(seed=seed)
     w = torch.randn(64, 128, generator=_generator(10 + seed))
-    errors = {method: output_error(w, prune_linear_weight(w, x, method, 0.5)[0], x)
-              for method in ("magnitude", "wanda", "sparsegpt")}
-    assert errors["sparsegpt"] < 0.97 * errors["wanda"] < 0.97 * 0.97 * errors["magnitude"], errors
+    errors = {method: output_error(w, METHODS[method].prune(w, gram(x).double(), 0.5)[0].float(), x)
+              for method in ("magnitude_per_row", "wanda", "sparsegpt")}
+    assert errors["sparsegpt"] < 0.97 * errors["wanda"] < 0.97 * 0.97 * errors["magnitude_per_row"], errors
 
 
 @pytest.mark.parametrize("n, m", [(2, 4), (4, 8), (1, 4)])
 def test_nm_output_has_exactly_n_of_every_m(n, m):
     x, w = correlated_inputs(), torch.randn(24, 128, generator=_generator(5))
-    new, mask = sparsegpt_prune(w, x, n=n, m=m, block_size=32)
+    new, mask = sparsegpt_prune(w, gram(x), n=n, m=m, block_size=32)
     assert (mask.view(24, -1, m).sum(-1) == n).all()
     assert (new[~mask] == 0).all()
 
 
 def test_unstructured_count_per_block_and_dtype():
     x, w = correlated_inputs(), torch.randn(10, 128, generator=_generator(6))
-    new, mask = sparsegpt_prune(w, x, 0.3, block_size=64)
+    new, mask = sparsegpt_prune(w, gram(x), 0.3, block_size=64)
     assert int((~mask[:, :64]).sum()) == round(0.3 * 640) == int((~mask[:, 64:]).sum())
     assert new.dtype == w.dtype and new.shape == w.shape
 
@@ -89,20 +95,20 @@ def test_unstructured_count_per_block_and_dtype():
 def test_bad_arguments_give_clear_errors():
     x, w = correlated_inputs(64, 16), torch.randn(4, 16)
     with pytest.raises(ValueError, match="either sparsity or both n and m.*sparsity=0.5, n=2, m=4"):
-        sparsegpt_prune(w, x, 0.5, n=2, m=4)
+        sparsegpt_prune(w, gram(x), 0.5, n=2, m=4)
     with pytest.raises(ValueError, match="either sparsity or both n and m"):
-        sparsegpt_prune(w, x)
+        sparsegpt_prune(w, gram(x))
     with pytest.raises(ValueError, match="n and m must be given together.*n=2, m=None"):
-        sparsegpt_prune(w, x, n=2)
-    with pytest.raises(ValueError, match=r"inputs must have shape \(tokens, 16\).*\(64, 8\)"):
-        sparsegpt_prune(w, x[:, :8], 0.5)
+        sparsegpt_prune(w, gram(x), n=2)
+    with pytest.raises(ValueError, match=r"gram must be XᵀX of shape \(16, 16\).*\(8, 8\)"):
+        sparsegpt_prune(w, gram(x[:, :8]), 0.5)
     with pytest.raises(ValueError, match="sparsity must be in"):
-        sparsegpt_prune(w, x, 1.5)
+        sparsegpt_prune(w, gram(x), 1.5)
     with pytest.raises(ValueError, match="n must satisfy 0 < n <= m"):
-        sparsegpt_prune(w, x, n=5, m=4)
+        sparsegpt_prune(w, gram(x), n=5, m=4)
     with pytest.raises(ValueError, match="m=3 must divide the input size 16"):
-        sparsegpt_prune(w, x, n=1, m=3)
+        sparsegpt_prune(w, gram(x), n=1, m=3)
     with pytest.raises(ValueError, match="damp must be a number >= 0.*-1"):
-        sparsegpt_prune(w, x, 0.5, damp=-1)
+        sparsegpt_prune(w, gram(x), 0.5, damp=-1)
     with pytest.raises(ValueError, match="singular.*damp=0"):
-        sparsegpt_prune(w, x[:8], 0.5, damp=0)  # 8 tokens, 16 inputs: XᵀX has rank 8
+        sparsegpt_prune(w, gram(x[:8]), 0.5, damp=0)  # 8 tokens, 16 inputs: XᵀX has rank 8

@@ -8,7 +8,14 @@ import torch
 from scipy.stats import binomtest
 
 from course_lib import analysis, models, plots
-from course_lib.analysis import compare_paired, mcnemar_p_value, paired_comparison, per_example
+from course_lib.analysis import (
+    compare_classifiers,
+    compare_losses,
+    compare_predictions,
+    mcnemar_p_value,
+    paired_difference,
+    per_example,
+)
 from course_lib.data import make_loader
 from course_lib.data.digits import digits_splits
 
@@ -28,7 +35,7 @@ def _hand_mcnemar(a_only, b_only):
 
 @pytest.mark.parametrize("a_only, b_only", [(10, 2), (2, 10), (7, 7), (0, 5), (1, 0), (30, 18)])
 def test_mcnemar_p_is_the_exact_binomial_test_on_discordant_pairs(a_only, b_only):
-    result = compare_paired(*_pairs(40, a_only, b_only, 8), n_boot=200)
+    result = compare_predictions(*_pairs(40, a_only, b_only, 8), n_boot=200)
     assert (result.a_only, result.b_only) == (a_only, b_only)
     assert result.p_value == pytest.approx(_hand_mcnemar(a_only, b_only), rel=1e-12)
     assert result.p_value == pytest.approx(binomtest(a_only, a_only + b_only, 0.5).pvalue, rel=1e-12)
@@ -41,21 +48,21 @@ def test_mcnemar_by_hand_for_ten_to_two():
 
 
 def test_accuracies_difference_and_counts():
-    result = compare_paired(*_pairs(50, 20, 5, 25), n_boot=500)
+    result = compare_predictions(*_pairs(50, 20, 5, 25), n_boot=500)
     assert result.n == 100
     assert result.accuracy_a == pytest.approx(0.70) and result.accuracy_b == pytest.approx(0.55)
     assert result.difference == pytest.approx(0.15)
     low, high = result.interval
     assert low <= result.difference <= high
-    assert result.loss_a is None and result.loss_interval is None
+    assert result.loss is None and result.loss_interval is None
 
 
 def test_identical_models_differ_by_zero_and_are_within_noise(trained_convnet):
     test = digits_splits().test
     loader = make_loader(test, batch_size=128)
-    result = paired_comparison(trained_convnet, trained_convnet, loader, n_boot=300)
+    result = compare_classifiers(trained_convnet, trained_convnet, loader, n_boot=300)
     assert result.difference == 0 and result.interval == (0.0, 0.0)
-    assert result.loss_difference == 0 and result.loss_interval == (0.0, 0.0)
+    assert result.loss.difference == 0 and result.loss_interval == (0.0, 0.0)
     assert result.p_value == 1.0 and result.verdict == "within noise"
     assert result.n == len(test)
 
@@ -64,10 +71,10 @@ def test_a_clearly_better_model_on_500_examples_is_called_out():
     generator = torch.Generator().manual_seed(1)
     truth = torch.rand(500, generator=generator)
     a, b = truth < 0.92, truth < 0.80  # A right on every example B gets right, and on 12% more
-    result = compare_paired(a, b)
+    result = compare_predictions(a, b)
     assert result.interval[0] > 0 and result.verdict == "A beats B"
     assert result.p_value < 1e-6
-    assert compare_paired(b, a).verdict == "B beats A"
+    assert compare_predictions(b, a).verdict == "B beats A"
 
 
 def test_per_example_matches_evaluate_and_cross_entropy(trained_convnet):
@@ -87,9 +94,9 @@ def test_trained_model_beats_an_untrained_one_on_accuracy_and_loss(trained_convn
     torch.manual_seed(0)
     untrained = models.ConvNet().eval()
     test = digits_splits().test
-    result = paired_comparison(trained_convnet, untrained, make_loader(test, batch_size=256), n_boot=500)
+    result = compare_classifiers(trained_convnet, untrained, make_loader(test, batch_size=256), n_boot=500)
     assert result.verdict == "A beats B"
-    assert result.loss_difference < 0 and result.loss_interval[1] < 0
+    assert result.loss.difference < 0 and result.loss_interval[1] < 0 and result.loss.verdict == "A beats B"
     assert "A beats B" in str(result) and "points" in str(result)
 
 
@@ -103,14 +110,14 @@ def test_interval_covers_the_true_difference_at_about_the_nominal_rate():
     repeats, covered = 200, 0
     for repeat in range(repeats):
         outcome = torch.multinomial(probabilities, 200, replacement=True, generator=generator)
-        low, high = compare_paired(a_of[outcome], b_of[outcome], n_boot=300, seed=repeat).interval
+        low, high = compare_predictions(a_of[outcome], b_of[outcome], n_boot=300, seed=repeat).interval
         covered += low <= 0.05 <= high
     assert 0.89 <= covered / repeats <= 0.99
 
 
 def test_same_seed_same_interval_and_comparison_is_frozen():
     a, b = _pairs(30, 6, 3, 11)
-    first, second = compare_paired(a, b, seed=4), compare_paired(a, b, seed=4)
+    first, second = compare_predictions(a, b, seed=4), compare_predictions(a, b, seed=4)
     assert first == second
     with pytest.raises(AttributeError):
         first.difference = 1.0
@@ -119,10 +126,29 @@ def test_same_seed_same_interval_and_comparison_is_frozen():
 def test_float_vectors_and_losses_are_accepted():
     a, b = _pairs(30, 6, 3, 11)
     loss_a, loss_b = torch.full((50,), 0.2), torch.full((50,), 0.5)
-    result = compare_paired(a.double().numpy(), b.tolist(), loss_a, loss_b, n_boot=200)
-    assert result.loss_a == pytest.approx(0.2) and result.loss_b == pytest.approx(0.5)
-    assert result.loss_difference == pytest.approx(-0.3)
+    result = compare_predictions(a.double().numpy(), b.tolist(), loss_a, loss_b, n_boot=200)
+    assert result.loss.mean_a == pytest.approx(0.2) and result.loss.mean_b == pytest.approx(0.5)
+    assert result.loss.difference == pytest.approx(-0.3)
     assert result.loss_interval == pytest.approx((-0.3, -0.3))
+
+
+def test_one_core_with_an_explicit_direction():
+    """Lower-is-better losses and higher-is-better accuracies through the same bootstrap: "A beats B"
+    always means A is the better one, and the accuracy and loss intervals of a comparison are the ones
+    paired_difference gives for the same resamples."""
+    generator = torch.Generator().manual_seed(5)
+    low_loss, high_loss = torch.rand(200, generator=generator), 0.3 + torch.rand(200, generator=generator)
+    assert compare_losses(low_loss, high_loss).verdict == "A beats B"
+    assert paired_difference(low_loss, high_loss, "higher").verdict == "B beats A"
+    assert compare_losses(low_loss, high_loss) == paired_difference(low_loss, high_loss, "lower")
+    a, b = _pairs(30, 6, 3, 11)
+    both = compare_predictions(a, b, a.float(), b.float(), seed=2)
+    alone = paired_difference(a.double(), b.double(), "higher", seed=2)
+    assert both.accuracy.interval == alone.interval
+    with pytest.raises(ValueError, match="better must be one of"):
+        paired_difference(low_loss, high_loss, "smaller")
+    with pytest.raises(ValueError, match="same examples"):
+        compare_losses(low_loss, high_loss[:5])
 
 
 @pytest.mark.parametrize(
@@ -150,19 +176,19 @@ def test_float_vectors_and_losses_are_accepted():
 )
 def test_bad_arguments_are_clear_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
-        compare_paired(**kwargs)
+        compare_predictions(**kwargs)
 
 
 def test_a_shuffling_loader_is_refused(trained_convnet):
     train = digits_splits().train
     with pytest.raises(ValueError, match="shuffle=False"):
-        paired_comparison(trained_convnet, trained_convnet, make_loader(train, shuffle=True))
+        compare_classifiers(trained_convnet, trained_convnet, make_loader(train, shuffle=True))
 
 
 def test_plot_draws_on_the_given_axes_and_returns_it():
     results = {
-        "pruned vs dense": compare_paired(*_pairs(80, 3, 5, 12), n_boot=200),
-        "iterative vs one-shot": compare_paired(*_pairs(60, 25, 2, 13), n_boot=200),
+        "pruned vs dense": compare_predictions(*_pairs(80, 3, 5, 12), n_boot=200),
+        "iterative vs one-shot": compare_predictions(*_pairs(60, 25, 2, 13), n_boot=200),
     }
     fig, ax = plt.subplots()
     try:

@@ -1,4 +1,5 @@
-"""course_lib.importance: criteria and the gradients / Hessian diagonals they read, checked against
+"""pruning.criteria and pruning.calibration: the one criterion protocol (weights, units, a custom
+criterion) and the gradients / Hessian diagonals / input norms it reads, checked against
 torch.autograd.functional.hessian, closed forms and per-example loops."""
 
 import pytest
@@ -117,16 +118,59 @@ def test_layer_data_restores_the_training_mode_and_scores_chosen_layers():
     assert model.training
 
 
+class Squared(pruning.Criterion):
+    """The docs' example of a new criterion: w^2 (the ranking of magnitude)."""
+
+    def contributions(self, param, data=None):
+        return param.detach().square()[None]
+
+
 def test_a_custom_criterion_fits_the_interface():
-    class Squared:
-        needs = frozenset()
-
-        def __call__(self, layer, data=None):
-            return layer.weight.detach() ** 2
-
     model = tiny_net()
     masks = pruning.importance_masks(model, 0.5, Squared())
     assert torch.equal(masks["0.weight"], pruning.global_magnitude_masks(model, 0.5)["0.weight"])
+
+
+def test_a_registered_criterion_works_for_weights_channels_heads_and_post_training():
+    from course_lib import recipes, structured
+    pruning.register_criterion("squared_for_test", Squared)
+    try:
+        model = models.ConvNet(width=4).eval()
+        x = torch.zeros(1, 1, 8, 8)
+        assert torch.equal(pruning.importance_masks(model, 0.5, "squared_for_test")["fc1.weight"],
+                           pruning.global_magnitude_masks(model, 0.5)["fc1.weight"])
+        channels = structured.channel_importance(model, x, "squared_for_test")
+        l2 = structured.channel_importance(model, x, "l2")
+        assert all(torch.allclose(channels[g].sqrt(), l2[g]) for g in l2)  # sum of w^2 is the L2 norm squared
+        lm = models.CharTransformer(models.CharConfig(vocab_size=5, context=8, width=8, n_layer=1, n_head=2,
+                                                      head_dim=4, mlp_hidden=16))
+        heads = structured.head_scores(lm, "squared_for_test")[0]
+        assert heads.shape == (2,)
+        method = recipes.ScoreMask("squared_for_test")
+        _, report = recipes.prune_post_training(model, None, method, sparsity=0.5)
+        assert report.sparsity == pytest.approx(0.5, abs=0.02)
+        with pytest.raises(ValueError, match="registered already"):
+            pruning.register_criterion("squared_for_test", Squared)
+    finally:
+        del pruning.CRITERIA["squared_for_test"]
+
+
+def test_a_unit_sums_contributions_per_batch_before_taylor_squares():
+    """unit_scores: per mini-batch, the sum over the unit's weights, then reduce (Taylor: square, mean)."""
+    model = tiny_net()
+    batches = [tiny_batch(n=8, seed=s) for s in range(3)]
+    data = pruning.layer_data(model, batches, {"grad"}, params=["0.weight", "0.bias"])
+    w, b = model[0].weight.detach(), model[0].bias.detach()
+    rows = lambda t: t.reshape(t.shape[0], t.shape[1], -1)  # noqa: E731
+    parts = [pruning.Part("0.weight", model[0].weight, "weight", rows),
+             pruning.Part("0.bias", model[0].bias, "bias", rows)]
+    got = pruning.unit_scores(pruning.Taylor(), parts, data)  # (4,): one per output unit
+    g_w, g_b = data["0.weight"].batch_grads, data["0.bias"].batch_grads  # (3, 4, 3), (3, 4)
+    z = (w * g_w).sum(dim=2) + b * g_b  # (3, 4): the first-order change per batch and unit
+    assert torch.allclose(got, z.square().mean(dim=0), atol=1e-9)
+    weights_only = pruning.unit_scores(pruning.Taylor(reads="weights"), parts, data)
+    assert torch.allclose(weights_only, (w * g_w).sum(dim=2).square().mean(dim=0), atol=1e-9)
+    assert pruning.unit_scores(pruning.get_criterion("bn_gamma"), parts, data) is None  # no norm here
 
 
 @pytest.mark.parametrize(
@@ -134,6 +178,7 @@ def test_a_custom_criterion_fits_the_interface():
     [
         (lambda m, b: pruning.importance_scores(m, "saliency"), ValueError, "criterion must be one of"),
         (lambda m, b: pruning.importance_scores(m, len), TypeError, "criterion must be one of"),
+        (lambda m, b: pruning.Magnitude(reads="inputs"), ValueError, "reads must be one of"),
         (lambda m, b: pruning.importance_scores(m, "obd"), ValueError, "needs batch"),
         (lambda m, b: pruning.importance_scores(m, "obd", b, hessian="bfgs"), ValueError, "hessian"),
         (lambda m, b: pruning.importance_scores(m, "taylor", b[0]), TypeError, "batch must be"),
@@ -173,6 +218,19 @@ def test_taylor_averages_squared_gradients_over_mini_batches():
     assert torch.equal(single, pruning.importance_scores(model, "taylor", [batches[0]])["2.weight"])
     data = pruning.layer_data(model, batches, {"grad"})["2.weight"]
     assert data.n_batches == 3 and torch.allclose(data.grad, torch.stack(per_batch).mean(dim=0), atol=1e-7)
+    assert torch.allclose(data.batch_grads, torch.stack(per_batch), atol=1e-7)
+
+
+def test_input_norms_follow_each_weights_own_fan_in_order():
+    model = models.ConvNet(width=4).eval()
+    x = torch.randn(6, 1, 8, 8)
+    data = pruning.layer_data(model, (x, torch.zeros(6, dtype=torch.long)), {"input_norm"})
+    patches = torch.nn.functional.unfold(model.relu(model.bn1(model.conv1(x))), 3, padding=1)  # (6, 36, 64)
+    expected = patches.transpose(1, 2).reshape(-1, patches.shape[1]).norm(dim=0)  # conv2's (C_in, 3, 3) order
+    assert torch.allclose(data["conv2.weight"].input_norm, expected, atol=1e-4)
+    wanda = pruning.importance_scores(model, "wanda", (x, torch.zeros(6, dtype=torch.long)))
+    reference = pruning.wanda_scores(model.conv2.weight.detach(), expected)
+    assert torch.allclose(wanda["conv2.weight"], reference, atol=1e-4)
 
 
 def test_fisher_over_mini_batches_is_the_per_example_mean_over_all_examples():
