@@ -1,7 +1,7 @@
 """Channel pruning: MAC reduction against measured CPU latency speedup.
 
 A CIFAR-sized (3x32x32) VGG-style conv net (untrained: the weights do not change the time) is pruned
-uniformly by ``course_lib.channels.prune_channels`` at channel ratios 0.25 / 0.5 / 0.75, and each
+uniformly by ``course_lib.structured.prune_channels`` at channel ratios 0.25 / 0.5 / 0.75, and each
 copy is timed at batch 1 and batch 64. The efficiency column is latency speedup / MAC speedup:
 1.0 would mean the CPU turns every MAC saved into time saved.
 """
@@ -72,7 +72,7 @@ def run() -> str:
     lines = [
         "## Channel pruning: MACs vs measured latency",
         "",
-        "`course_lib.channels.prune_channels` removes the same fraction of channels from every conv of "
+        "`course_lib.structured.prune_channels` removes the same fraction of channels from every conv of "
         "a half-width VGG-11 on 3x32x32 inputs (untrained, 38.6M MACs per image); the dense model and "
         "its pruned copies are timed on the CPU in alternating turns (5 turns of 5 runs each), with "
         "one torch thread and with all of them. Speedups are dense / pruned, given as median / fastest "

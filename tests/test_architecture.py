@@ -9,6 +9,12 @@ docs/architecture.md draws the same picture.
 """
 
 import ast
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +134,152 @@ def test_only_plotting_code_imports_matplotlib():
         if name.split(".")[0] == "matplotlib" and part_of(module_name(path)) not in DRAWING
     ]
     assert not offenders, f"matplotlib outside course_lib/plots and widgets.py: {offenders}"
+
+
+# ---------------------------------------------------------------- names in prose resolve
+
+ROOT = PACKAGE.parent
+PARTS = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" and p.stem != "__init__"} | {
+    p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+KIT_NAMES = {node.name if not isinstance(node, ast.Assign) else node.targets[0].id
+             for path in SOURCES for node in ast.parse(path.read_text()).body
+             if (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"))
+             or (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                 and node.targets[0].id.isupper())}
+BACKTICKED = re.compile(r"``?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\([^`]*\))?``?")
+FILE_SUFFIXES = {"py", "md", "ipynb", "txt", "yml", "yaml", "toml", "json", "gz", "pt", "sh", "cfg", "lock"}
+LESSON_CHECKS = [f"course_lib.checks.{p.stem}" for p in sorted((PACKAGE / "checks").glob("lesson*.py"))]
+
+
+def _attribute_path_exists(module: str, attributes: list[str]) -> bool:
+    obj = importlib.import_module(module)
+    for attribute in attributes:
+        if hasattr(obj, attribute):
+            obj = getattr(obj, attribute)
+            continue
+        try:
+            obj = importlib.import_module(f"{obj.__name__}.{attribute}")
+        except (ImportError, AttributeError):
+            return False
+    return True
+
+
+def resolves(name: str, bound=frozenset(), checks=tuple(LESSON_CHECKS)) -> bool:
+    """Whether a dotted name in prose that speaks of the kit can be typed as written: a name rooted in
+    ``course_lib``, one of its parts (``pruning.nm_mask``) or a lesson's ``check`` must exist; a name
+    rooted elsewhere (a variable, another library) passes unless it names a kit function through a
+    root nobody defines (``nm_sparsity.nm_mask``, a module that no longer exists)."""
+    root, *rest = name.split(".")
+    if rest[-1] in FILE_SUFFIXES:
+        return True  # a file name such as widgets.py
+    if root == "course_lib":
+        return _attribute_path_exists("course_lib", rest)
+    if root in PARTS:
+        return _attribute_path_exists(f"course_lib.{root}", rest)
+    if root == "check":
+        return any(_attribute_path_exists(module, rest) for module in checks)
+    return root in bound or rest[0] not in KIT_NAMES
+
+
+def _notebook_names(notebook: dict) -> set[str]:
+    """Every name a notebook's code binds (imports, assignments, functions, arguments, loop targets)."""
+    names = set()
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        code = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("!", "%"))
+                         else line for line in "".join(cell["source"]).splitlines())  # IPython magics
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def _prose_names():
+    """(where, dotted name, names bound there, check modules) for every backticked dotted name in the
+    lessons' Markdown, the README, docs/ and the library's strings, and every dotted name in the
+    library's error messages."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        bound, checks = _notebook_names(notebook), (f"course_lib.checks.lesson{path.name[:2]}",)
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "markdown":
+                for match in BACKTICKED.finditer("".join(cell["source"])):
+                    yield path.name, match.group(1), bound, checks
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for match in BACKTICKED.finditer(path.read_text()):
+            yield path.name, match.group(1), frozenset(), tuple(LESSON_CHECKS)
+    for path in SOURCES:
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for match in BACKTICKED.finditer(node.value):
+                    yield where, match.group(1), frozenset(), tuple(LESSON_CHECKS)
+            elif isinstance(node, ast.Raise):  # error messages name functions without backticks
+                for text in (n.value for n in ast.walk(node) if isinstance(n, ast.Constant)
+                             and isinstance(n.value, str)):
+                    for match in re.finditer(r"\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)", text):
+                        yield f"{where} (error message)", match.group(1), frozenset(), tuple(LESSON_CHECKS)
+
+
+def test_every_name_the_prose_gives_resolves():
+    broken = sorted({f"{where}: {name}" for where, name, bound, checks in _prose_names()
+                     if not resolves(name, bound, checks)})
+    assert not broken, "names that do not resolve (write them as a lesson imports them):\n" + "\n".join(broken)
+
+
+def test_the_name_checker_catches_names_of_modules_that_do_not_exist():
+    assert not resolves("nm_sparsity.nm_mask") and not resolves("analysis.paired_loss_interval")
+    assert not resolves("l0.l0_study") and resolves("recipes.l0_study") and resolves("recipes.l0.l0_study")
+    assert resolves("model.fc") and resolves("widgets.py") and resolves("check.capstone")
+    assert resolves("explore.cache", bound={"explore"})
+
+
+# ---------------------------------------------------------------- export lists
+
+
+@pytest.mark.parametrize("package", sorted(p.parent for p in PACKAGE.glob("*/__init__.py")),
+                         ids=lambda p: p.name)
+def test_export_lists_match_the_imports(package):
+    tree = ast.parse((package / "__init__.py").read_text())
+    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                and node.level == 1 for alias in node.names}  # re-exported from the package's modules
+    if not imported:
+        return  # a package that re-exports nothing (checks/ defines its runner in __init__ itself)
+    exported = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                     and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__all__"]), None)
+    assert exported is not None, f"{package.name}/__init__.py has no __all__"
+    assert sorted(exported) == sorted(set(exported)), f"{package.name}.__all__ lists a name twice"
+    assert imported == set(exported), (f"{package.name}: imported but not in __all__ "
+                                       f"{sorted(imported - set(exported))}; in __all__ but not imported "
+                                       f"{sorted(set(exported) - imported)}")
+
+
+# ---------------------------------------------------------------- heavy libraries load when used
+
+HEAVY = ("torch_pruning", "onnx", "onnxruntime", "transformers")
+LESSON_IMPORTS = ("from course_lib import analysis, core, data, hardware, models, plots, pruning, recipes, "
+                  "structured, train, widgets")
+
+
+def test_the_lesson_imports_load_no_heavy_library_and_write_nothing_outside(tmp_path):
+    """Torch-Pruning, ONNX, ONNX Runtime and transformers are imported by the code that uses them
+    (lesson 11, course_lib.llm), not by `from course_lib import ...` in every lesson's kernel; and the
+    imports write nothing into the user's home (ONNX Runtime makes a cache folder when imported) but
+    matplotlib's font cache, in the user's chosen cache folder."""
+    code = (f"import sys\n{LESSON_IMPORTS}\nfrom course_lib.checks import lesson00, lesson10\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"imported at lesson start: {done.stdout.strip()}"
+    written = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "matplotlib" not in p.parts]
+    assert written in ([], [Path(".config")], [Path("cache")], [Path(".config"), Path("cache")]), (
+        f"written into HOME at import: {written}")

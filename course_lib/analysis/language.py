@@ -53,7 +53,7 @@ def sample_text(model: nn.Module, vocab, prompt: str, n: int = 200, seed: int = 
 
 def tokens_per_second(models: dict[str, nn.Module], tokens: torch.Tensor, batch_size: int = 16,
                       rounds: int = 5, repeats: int = 5) -> dict[str, dict[str, float]]:
-    """CPU speed of each model, measured in alternating turns (``latency.interleaved_latency``), from
+    """CPU speed of each model, measured in alternating turns (``analysis.interleaved_latency``), from
     the fastest run of each (the steadiest figure on a shared machine):
 
     - ``"evaluation"``: characters scored per second on a batch of ``batch_size`` full-context windows;

@@ -8,12 +8,12 @@ the one that scores best while meeting a budget. Its three parts are small here:
   (``ChannelCostModel.macs``) or CPU latency predicted from a **per-layer latency lookup table**
   measured on this machine (``LatencyTable.predict``, NetAdapt's idea);
 * a **score**: any ``ratios -> float`` where higher is better, e.g. accuracy on a held-out batch
-  of the model pruned by ``channels.prune_channels`` (a quick estimate, no fine-tuning);
+  of the model pruned by ``structured.prune_channels`` (a quick estimate, no fine-tuning);
 * the **search** itself: random settings within the budget, then local moves (one layer one
   step up or down the grid), keeping the best ``population`` found so far (an elitist evolutionary
   search, fixed seed). ``best_within_budget`` is its selection rule.
 
-A *setting* ``ratios`` maps each prunable dependency group (``channels.channel_groups``) to the
+A *setting* ``ratios`` maps each prunable dependency group (``structured.channel_groups``) to the
 fraction of its channels removed; a group keeps ``C - channels.n_pruned(C, ratio)`` channels.
 """
 
@@ -58,7 +58,7 @@ class Layer:
 
 
 class ChannelCostModel:
-    """What ``channels.prune_channels(model, ratios, example_input)`` would cost, without pruning.
+    """What ``structured.prune_channels(model, ratios, example_input)`` would cost, without pruning.
 
     A Conv2d/Linear layer's MACs are (output elements) x (fan-in), so removing channels scales them
     by (kept outputs / outputs) x (kept inputs / inputs): ``macs(ratios)`` is exact.

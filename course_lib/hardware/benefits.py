@@ -4,13 +4,13 @@ Each model is stored the way its sparsity can be exploited:
 
 * ``"dense"``: the state_dict as it is (what a channel-pruned model needs: it is just smaller);
 * ``"csr"``: every Conv2d/Linear weight, viewed as a (C_out, fan-in) matrix, in CSR
-  (``formats.encode``), the other tensors dense (fine-grained sparsity);
+  (``hardware.encode``), the other tensors dense (fine-grained sparsity);
 * ``"nm"``: every weight whose fan-in ``m`` divides as N:M values plus packed position metadata
-  (``nm_sparsity.compress_nm``), the others dense.
+  (``hardware.compress_nm``), the others dense.
 
 Bytes on disk are those of ``torch.save`` of the encoded tensors, with and without gzip.
 
-The energy estimate uses the 45 nm table (``energy.HOROWITZ_45NM_PJ``): per inference, every stored
+The energy estimate uses the 45 nm table (``hardware.HOROWITZ_45NM_PJ``): per inference, every stored
 weight byte is read once from DRAM (one 32-bit read per 4 bytes) and every MAC is a float multiply
 and a float add. On *dense hardware* a model pays for all its parameters and all its MACs, zeros
 included; *sparse hardware* (EIE, SpArch, a 2:4 tensor core) reads the encoded bytes and does only the
@@ -108,7 +108,7 @@ def benefits_table(
 ) -> list[dict]:
     """One row per ``{label: (model, encoding)}``: accuracy, parameters and non-zeros, bytes
     (``storage``), MACs (all and non-zero), CPU latency in ms at ``batch_size`` (fastest run of
-    ``metrics.interleaved_latency``) and energy per inference in microjoules on dense and on sparse
+    ``analysis.interleaved_latency``) and energy per inference in microjoules on dense and on sparse
     hardware."""
     check_positive_int("batch_size", batch_size)
     if not models:

@@ -3,7 +3,7 @@
 ``matmul_times`` times W @ X for a seeded Gaussian W (R, C) magnitude-pruned to each sparsity and
 X (C, batch): dense torch, torch.sparse CSR and scipy.sparse CSR. ``measured_crossover`` reads off
 the sparsity from which a sparse kernel stays faster than dense: on a CPU it lies far above the
-sparsity at which CSR *storage* beats dense (``format_sizes.crossover_sparsity``).
+sparsity at which CSR *storage* beats dense (``hardware.crossover_sparsity``).
 """
 
 import numpy as np

@@ -4,7 +4,7 @@
 non-zeros, ``value_bits``-bit values and ``index_bits``-bit indices, stored dense or in one of
 ``NNZ_FORMATS``; where a format starts to beat dense storage. ``format_bytes`` and ``storage_table``
 magnitude-prune a real weight (R, C) to each sparsity, store it in a dtype (float or int8) and
-encode it in every format of ``UNSTRUCTURED_FORMATS`` with ``formats.encode``, reporting the bytes
+encode it in every format of ``UNSTRUCTURED_FORMATS`` with ``hardware.encode``, reporting the bytes
 the encodings really occupy.
 """
 

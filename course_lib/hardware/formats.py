@@ -439,7 +439,7 @@ class EIE(SparseMatrix):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class NM(SparseMatrix):
-    """N:M structured sparsity, stored as ``nm_sparsity.compress_nm`` stores it: in every group of
+    """N:M structured sparsity, stored as ``hardware.compress_nm`` stores it: in every group of
     ``m`` consecutive entries of a row (the reduction dimension of a Linear weight) exactly ``n``
     values, and each one's position in its group as ceil(log2 m) bits of metadata (2 bits for 2:4,
     as on the A100). A group with fewer than ``n`` non-zeros stores some zeros. With ``pad=True`` rows
@@ -456,7 +456,7 @@ class NM(SparseMatrix):
         crowded = int((kept_per_group(dense, m, pad) > n).sum())
         if crowded:
             raise ValueError(f"dense is not {n}:{m} sparse: {crowded} groups of {m} have more than "
-                             f"{n} non-zeros; prune it with nm_sparsity.nm_mask first")
+                             f"{n} non-zeros; prune it with pruning.nm_mask first")
         # compress_nm takes floating weights; float64 holds every integer value of int8 exactly
         compressed = compress_nm(dense if dense.is_floating_point() else dense.double(), n, m, pad)
         return cls(tuple(dense.shape), compressed.values.to(dense.dtype), compressed.metadata, n, m)

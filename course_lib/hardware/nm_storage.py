@@ -4,7 +4,7 @@ A weight (Co, Ci, ...) is cut into groups of M along its reduction dimension (th
 ``pruning.nm``); each group keeps N values. ``compress_nm`` stores the kept values (Co, G·N) in
 position order and, for each, its position in the group in ceil(log2 M) bits, packed into bytes as
 the 2:4 hardware's metadata is; ``decompress_nm`` restores the dense weight with zeros exactly.
-``nm_storage_bytes`` is the formula: 2:4 in fp16 takes 9/16 of the dense bytes. ``formats.NM``
+``nm_storage_bytes`` is the formula: 2:4 in fp16 takes 9/16 of the dense bytes. ``hardware.NM``
 wraps the same encoding as one of the sparse formats of lesson 07.
 """
 

@@ -98,6 +98,7 @@ __all__ = [
     "plot_roofline",
     "plot_runs",
     "plot_search",
+    "plot_seed_bars",
     "plot_sensitivity",
     "plot_speedups",
     "plot_spilled",

@@ -113,7 +113,7 @@ def _keep_columns(scores: torch.Tensor, n: int) -> torch.Tensor:
     """(m, G) bool keeping the ``n`` largest entries of each column of ``scores`` (m, G).
 
     An entry's rank is how many members of its group beat it; it is kept when rank < n. On ties the
-    later entry wins, so earlier entries are pruned first, as in ``pruning.keep_largest``. The
+    later entry wins, so earlier entries are pruned first, as in ``core.keep_largest``. The
     m(m-1)/2 pairwise comparisons are each one vector operation over all groups: for the small m of
     N:M patterns this is several times faster than sorting every group.
     """

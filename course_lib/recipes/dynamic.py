@@ -129,7 +129,7 @@ def channel_saliency(model: nn.Module, stages: dict[str, str], x: torch.Tensor) 
     """Per-input saliency of every gated conv's output channels: {conv name: (N, C_out)}.
 
     Saliency = mean over space of the channel's activation after BatchNorm and ReLU, times the L2
-    norm of the consumer weights that read it (``channels.input_channel_norms``, all consumers).
+    norm of the consumer weights that read it (``structured.input_channel_norms``, all consumers).
     ``stages`` maps each gated conv's name to its BatchNorm's, e.g. {"conv2": "bn2"}.
     """
     groups = {g.name: g for g in channel_groups(model, x[:1])}
@@ -203,7 +203,7 @@ def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, 
     """Average MACs per input of ``gated_copy(model, stages, gates, keep)``: every layer's dense MACs
     scaled by its kept input and output channel fractions, plus the gates' own MACs.
 
-    The same count as ``search.ChannelCostModel.macs`` for the static model pruned to the same
+    The same count as ``analysis.ChannelCostModel.macs`` for the static model pruned to the same
     channel counts, plus C_in x C_out per gate."""
     stages = _check_stages(model, stages)
     modules = dict(model.named_modules())
@@ -212,13 +212,13 @@ def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, 
 
 
 def _static_ratios(model: nn.Module, stages: dict[str, str], keep: float) -> dict[str, float]:
-    """Ratios for ``channels.prune_channels`` that keep the channel counts the gates keep."""
+    """Ratios for ``structured.prune_channels`` that keep the channel counts the gates keep."""
     modules = dict(model.named_modules())
     return {c: 1 - kept_channels(modules[c].out_channels, keep) / modules[c].out_channels for c in stages}
 
 
 def static_copy(model: nn.Module, stages: dict[str, str], keep: float, x: torch.Tensor) -> nn.Module:
-    """The static baseline: ``channels.prune_channels`` removes, for every input alike, the channels
+    """The static baseline: ``structured.prune_channels`` removes, for every input alike, the channels
     of lowest *average* ``channel_saliency`` over ``x``, keeping the channel counts the gates keep."""
     stages = _check_stages(model, stages)
     mean = {c: s.mean(dim=0) for c, s in channel_saliency(model, stages, x).items()}  # (C_out,) each

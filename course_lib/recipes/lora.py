@@ -164,7 +164,7 @@ def add_lora(model: nn.Module, rank: int, alpha: float | None = None,
     Every Conv2d/Linear is wrapped in a ``LoRALinear`` / ``LoRAConv2d`` (its weight frozen, its mask
     kept), every BatchNorm2d becomes a ``FrozenBatchNorm2d`` (in train mode a BatchNorm would keep
     re-estimating its statistics, a recovery of its own that does not belong to the adapters: see
-    ``post_training.recalibrate_batchnorm``), and every other parameter is frozen. ``model`` itself is
+    ``recipes.recalibrate_batchnorm``), and every other parameter is frozen. ``model`` itself is
     unchanged.
     """
     adapted = copy.deepcopy(model)
