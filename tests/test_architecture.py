@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own subpackage and anything below it, nothing above):
 
-    core  <-  data, models  <-  train  <-  pruning  <-  structured  <-  analysis  <-  recipes  <-  hardware
+    core  <-  data, models  <-  train  <-  pruning  <-  structured  <-  analysis  <-  recipes  <-  hardware, llm
           <-  plots  <-  widgets, checks, and the commands (pretrain, student_edition)
 
 docs/architecture.md draws the same picture.
@@ -28,7 +28,7 @@ LAYERS = [
     {"structured"},
     {"analysis"},
     {"recipes"},
-    {"hardware"},
+    {"hardware", "llm"},
     {"plots"},
     {"widgets", "checks", "pretrain", "student_edition", "colab"},
 ]

@@ -12,6 +12,7 @@ difference. A model "beats" another only when that interval excludes zero.
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..core.modules import eval_mode
 from ..core.validation import check_positive_int
@@ -24,20 +25,24 @@ EVAL_CHARS = 32_768  # validation characters scored by default: 512 windows of 6
 
 @torch.no_grad()
 def window_losses(model: nn.Module, tokens: torch.Tensor, max_chars: int | None = EVAL_CHARS,
-                  batch_size: int = 64) -> torch.Tensor:
-    """Mean cross-entropy (nats/char) of ``model`` on each consecutive window of ``tokens``: (N,).
+                  batch_size: int = 64, context: int | None = None, progress: bool = False) -> torch.Tensor:
+    """Mean cross-entropy (nats per token) of ``model`` on each consecutive window of ``tokens``: (N,).
 
-    Windows have the model's context length and start at the beginning of ``tokens``; ``max_chars``
-    limits the characters scored (all of them when None). The model's mode is restored."""
+    Windows have ``context`` tokens (default: the kit model's ``model.context``) and start at the
+    beginning of ``tokens``; ``max_chars`` limits the tokens scored (all of them when None). Works for
+    the kit's models (which return logits) and Hugging Face causal LMs (which return ``.logits``), on
+    the device the model's parameters are on. The model's mode is restored."""
     check_positive_int("batch_size", batch_size)
-    x, y = sequential_windows(tokens, model.context, max_chars)  # (N, T)
+    x, y = sequential_windows(tokens, context or model.context, max_chars)  # (N, T)
+    device = next(model.parameters()).device
     losses = []
     with eval_mode(model):
-        for start in range(0, len(x), batch_size):
-            logits = model(x[start:start + batch_size])  # (b, T, vocab)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), y[start:start + batch_size].flatten(),
-                                   reduction="none")
-            losses.append(loss.view(-1, x.shape[1]).mean(dim=1))
+        for start in tqdm(range(0, len(x), batch_size), desc="perplexity", disable=not progress, leave=False):
+            out = model(x[start:start + batch_size].to(device))
+            logits = getattr(out, "logits", out)  # (b, T, vocab)
+            targets = y[start:start + batch_size].flatten().to(device)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets, reduction="none")
+            losses.append(loss.view(-1, x.shape[1]).mean(dim=1).cpu())
     return torch.cat(losses)
 
 

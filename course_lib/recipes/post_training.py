@@ -12,7 +12,8 @@ memory is one block plus the calibration activations, and each block can visit a
 other model is pruned one layer at a time, in the order its forward pass calls them.
 
 **What a layer sees** is summarised by the Gram matrix G = XᵀX of its input rows X (N, K)
-(``pruning.input_rows``: a convolution's unfolded patches): Wanda's ‖X_j‖₂ is sqrt(G_jj), SparseGPT's
+(``pruning.input_rows``: a convolution's unfolded patches), summed in float32 as the reference
+implementations do: Wanda's ‖X_j‖₂ is sqrt(G_jj), SparseGPT's
 Hessian is 2G, the least-squares refit solves with G, and a layer's relative output error
 ‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ is sqrt(tr(ΔW G ΔWᵀ) / tr(W G Wᵀ)).
 
@@ -423,10 +424,10 @@ def _prefix(model, blocks):
 
 
 def _gram_recorder(grams: dict, name: str):
-    """A forward hook accumulating XᵀX of its layer's input rows (float64 on the CPU, float32 elsewhere)."""
+    """A forward hook accumulating XᵀX of its layer's input rows, in float32 (float64 for a float64 model)."""
     def record(module, args, output):
         rows = input_rows(module, args[0]).detach()
-        rows = rows.double() if rows.device.type == "cpu" else rows.float()
+        rows = rows if rows.dtype == torch.float64 else rows.float()
         grams[name] = grams.get(name, 0) + rows.T @ rows
     return record
 
@@ -446,11 +447,11 @@ def _prune_layer(name, layer, gram, method, sparsity, n, m, row_splits, strict, 
     work = weight.to(gram.dtype) if gram is not None else weight
     g = None if gram is None else gram.to(work.device)
     pieces = [method.prune(part, g, sparsity, n, m) for part in work.split(splits)]
-    new = torch.cat([p[0] for p in pieces]).to(weight.dtype)
+    new = torch.cat([p[0] for p in pieces])
     mask = torch.cat([p[1] for p in pieces])
-    layer.weight.copy_(kind.to_weight(layer, new))
+    error = None if gram is None else relative_output_error(work, new.to(work.dtype), g)  # before the write:
+    layer.weight.copy_(kind.to_weight(layer, new.to(weight.dtype)))  # ``weight`` is a view of the layer's
     report.masks[f"{name}.weight"] = kind.to_weight(layer, mask).to(layer.weight.device)
-    error = None if gram is None else relative_output_error(work, new.to(work.dtype), g)
     report.layers[name] = LayerReport(float((~mask).float().mean()), error)
 
 
