@@ -2,8 +2,8 @@
 
 Layers, lowest first (a module may import its own subpackage and anything below it, nothing above):
 
-    core  <-  data, models  <-  train  <-  pruning  <-  structured  <-  analysis  <-  recipes  <-  hardware, llm
-          <-  plots  <-  widgets, checks, and the commands (pretrain, student_edition)
+    core  <-  data, models  <-  train  <-  pruning  <-  structured  <-  analysis  <-  recipes
+          <-  hardware, llm  <-  plots  <-  widgets, checks, and the commands (pretrain, student_edition)
 
 docs/architecture.md draws the same picture.
 """
@@ -187,8 +187,9 @@ def _notebook_names(notebook: dict) -> set[str]:
     for cell in notebook["cells"]:
         if cell["cell_type"] != "code":
             continue
-        code = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("!", "%"))
-                         else line for line in "".join(cell["source"]).splitlines())  # IPython magics
+        lines = "".join(cell["source"]).splitlines()
+        code = "\n".join(line[:len(line) - len(line.lstrip())] + "pass"  # an IPython magic: a placeholder
+                         if line.lstrip().startswith(("!", "%")) else line for line in lines)
         for node in ast.walk(ast.parse(code)):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
@@ -231,7 +232,8 @@ def _prose_names():
 def test_every_name_the_prose_gives_resolves():
     broken = sorted({f"{where}: {name}" for where, name, bound, checks in _prose_names()
                      if not resolves(name, bound, checks)})
-    assert not broken, "names that do not resolve (write them as a lesson imports them):\n" + "\n".join(broken)
+    assert not broken, "names that do not resolve (write them as a lesson imports them):\n" + "\n".join(
+        broken)
 
 
 def test_the_name_checker_catches_names_of_modules_that_do_not_exist():

@@ -56,8 +56,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--method", choices=METHOD_NAMES, default="wanda")
         sub.add_argument("--calibration-samples", type=int, default=128)
         sub.add_argument("--seqlen", type=int,
-                         help="tokens per calibration and evaluation window (default: 2048, as in the papers, "
-                              "or the model's context if shorter)")
+                         help="tokens per calibration and evaluation window (default: 2048, as in the "
+                              "papers, or the model's context if shorter)")
         sub.add_argument("--batch-size", type=int, default=8, help="calibration sequences per forward pass")
         sub.add_argument("--device", default="cpu", help="cpu, or cuda: each block visits the GPU in turn")
         sub.add_argument("--dtype", choices=DTYPES, default="float32")

@@ -23,7 +23,8 @@ def check_calibration(calibration) -> torch.Tensor:
     if not isinstance(calibration, torch.Tensor):
         raise TypeError(f"calibration must be a LongTensor (B, T) of token ids, "
                         f"got {type(calibration).__name__}")
-    if calibration.dtype not in (torch.int64, torch.int32) or calibration.dim() != 2 or 0 in calibration.shape:
+    integer = calibration.dtype in (torch.int64, torch.int32)
+    if not integer or calibration.dim() != 2 or 0 in calibration.shape:
         raise ValueError(f"calibration must be an integer tensor (B, T) of token ids, got "
                          f"{calibration.dtype} of shape {tuple(calibration.shape)}")
     return calibration.long()
