@@ -128,10 +128,12 @@ def fine_tune(model: nn.Module, loader, epochs: int = 3, lr: float = 3e-4, masks
 
 def train_lm(model: nn.Module, tokens: torch.Tensor, steps: int, batch_size: int = 12, lr: float = 1e-3,
              seed: int = 0, warmup: int = 50, min_lr_ratio: float = 0.1, weight_decay: float = 0.1,
-             progress: bool = True, desc: str = "training") -> list[float]:
+             progress: bool = True, desc: str = "training", masks=None) -> list[float]:
     """Train ``model`` in place on random windows of ``tokens`` for ``steps`` AdamW steps.
 
-    Only parameters with ``requires_grad`` are trained (so LoRA adapters train alone). The learning
+    Only parameters with ``requires_grad`` are trained (so LoRA adapters train alone); with ``masks``
+    ({weight name: bool mask}) the pruned weights are held at zero after every step (masked
+    fine-tuning, as ``fine_tune(masks=...)`` does for the classifiers). The learning
     rate warms up linearly for ``warmup`` steps, then follows a cosine down to ``min_lr_ratio * lr``;
     weight decay applies to matrices only; gradients are clipped at norm 1. Windows come from a
     generator seeded with ``seed`` (moved by the course-wide offset). Returns the loss of every step.
@@ -163,6 +165,8 @@ def train_lm(model: nn.Module, tokens: torch.Tensor, steps: int, batch_size: int
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        if masks is not None:
+            apply_masks(model, masks)
         scheduler.step()
         losses.append(loss.item())
         if len(losses) % 50 == 0:

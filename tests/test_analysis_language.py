@@ -12,7 +12,7 @@ from course_lib import widgets  # noqa: E402
 from course_lib.analysis import compare_losses  # noqa: E402
 from course_lib.analysis.language import (  # noqa: E402
     feature_norms,
-    outlier_ratio,
+    outlier_features,
     parameter_breakdown,
     perplexity,
     sample_text,
@@ -110,9 +110,16 @@ def test_speed_is_measured_for_every_model(trained, text_tokens):
         tokens_per_second({"a": trained, "b": CharTransformer()}, text_tokens)
 
 
-def test_feature_norms_and_outlier_ratio():
+def test_feature_norms_and_outlier_features_by_the_llm_int8_definition():
     x = torch.ones(10, 4)
     x[:, 2] = 30.0
     norms = feature_norms({"layer": x})["layer"]
     torch.testing.assert_close(norms, torch.tensor([1.0, 1.0, 30.0, 1.0]) * 10**0.5)
-    assert outlier_ratio(norms) == pytest.approx(30.0)
+    # magnitude >= 6 at >= 6% of the positions, in >= 25% of the layers
+    quiet, loud = torch.zeros(100, 4), torch.zeros(100, 4)
+    loud[:6, 1] = 7.0  # dimension 1: 6% of the positions, large
+    loud[:5, 3] = 7.0  # dimension 3: 5% of the positions only
+    layers = {"a": loud, "b": quiet, "c": quiet, "d": quiet}
+    assert outlier_features(layers) == [1]  # 1 of 4 layers = 25%
+    assert outlier_features(layers | {"e": quiet}) == []  # 1 of 5 layers: too few
+    assert outlier_features({"a": loud}, magnitude=7.5) == []

@@ -1,80 +1,81 @@
 """Each lesson-10 check passes on a correct answer and fails, naming the case, on plausible wrong ones."""
 
-import math
+import copy
 
 import torch
 from check_helpers import assert_check_passes_and_rejects
 
-from course_lib import recipes
+from course_lib import models, recipes
 from course_lib.checks import lesson10 as check
 
 
-def test_perplexity():
-    def correct(losses):
-        return math.exp(float(losses.mean()))
+def test_diagonal_obs_saliency():
+    def correct(weight, inputs):
+        return (weight.abs() * inputs.norm(dim=0)) ** 2  # Wanda's score, squared
 
-    def mean_of_exp(losses):
-        return float(losses.exp().mean())
+    def wanda_unsquared(weight, inputs):
+        return weight.abs() * inputs.norm(dim=0)
 
-    def base_two(losses):
-        return 2 ** float(losses.mean())
+    def magnitude(weight, inputs):
+        return weight.square()
 
-    def exp_of_sum(losses):
-        return math.exp(float(losses.sum()))
+    def inverse_not_taken(weight, inputs):  # w² / (2 H_qq): the Hessian where its inverse belongs
+        return weight.square() / (4 * inputs.square().sum(dim=0))
 
-    def mean_loss(losses):
-        return float(losses.mean())
+    def full_inverse(weight, inputs):  # the full OBS saliency: not what a diagonal Hessian gives
+        hinv = torch.linalg.pinv(2 * inputs.T @ inputs)
+        return weight.square() / (2 * hinv.diagonal())
 
-    assert_check_passes_and_rejects(check.perplexity, correct, [mean_of_exp, base_two, exp_of_sum, mean_loss])
-
-
-def test_obs_update():
-    def correct(w, hinv, q):
-        return w - (w[q] / hinv[q, q]) * hinv[:, q]
-
-    def zero_only(w, hinv, q):  # magnitude pruning: no correction of the others
-        out = w.clone()
-        out[q] = 0
-        return out
-
-    def uses_h_not_inverse(w, hinv, q):
-        h = torch.linalg.inv(hinv)
-        return w - (w[q] / h[q, q]) * h[:, q]
-
-    def squared_diagonal(w, hinv, q):
-        return w - (w[q] / hinv[q, q] ** 2) * hinv[:, q]
-
-    def sign_flipped(w, hinv, q):
-        return w + (w[q] / hinv[q, q]) * hinv[:, q]
-
-    assert_check_passes_and_rejects(check.obs_update, correct,
-                                    [zero_only, uses_h_not_inverse, squared_diagonal, sign_flipped])
+    assert_check_passes_and_rejects(check.diagonal_obs_saliency, correct,
+                                    [wanda_unsquared, magnitude, inverse_not_taken, full_inverse])
 
 
-def test_drop_head_columns():
-    def correct(weight, head, head_dim):
-        keep = [c for c in range(weight.shape[1]) if c // head_dim != head]
-        return weight[:, keep]
+def test_sparsegpt_block():
+    def correct(w, u, sparsity):
+        return recipes.sparsegpt_block(w, u, sparsity)
 
-    def rows_instead(weight, head, head_dim):
-        keep = [r for r in range(weight.shape[0]) if r // head_dim != head]
-        return weight[keep]
+    def no_update(w, u, sparsity):  # the mask alone, as Wanda or magnitude would leave it
+        new, keep, err = recipes.sparsegpt_block(w, u, sparsity)
+        return w * keep, keep, err
 
-    def zeroes_instead(weight, head, head_dim):
-        out = weight.clone()
-        out[:, head * head_dim:(head + 1) * head_dim] = 0
-        return out
+    def magnitude_mask(w, u, sparsity):  # |w| instead of the OBS saliency w² / U_qq²
+        return recipes.sparsegpt_block(w * u.diagonal(), u, sparsity)
 
-    def one_column(weight, head, head_dim):
-        return torch.cat([weight[:, :head], weight[:, head + 1:]], dim=1)
+    def unscaled_error(w, u, sparsity):
+        new, keep, err = recipes.sparsegpt_block(w, u, sparsity)
+        return new, keep, err * u.diagonal()
 
-    def interleaved(weight, head, head_dim):  # assumes column c belongs to head c % H
-        n_head = weight.shape[1] // head_dim
-        keep = [c for c in range(weight.shape[1]) if c % n_head != head]
-        return weight[:, keep]
+    assert_check_passes_and_rejects(check.sparsegpt_block, correct,
+                                    [no_update, magnitude_mask, unscaled_error])
 
-    assert_check_passes_and_rejects(check.drop_head_columns, correct,
-                                    [rows_instead, zeroes_instead, one_column, interleaved])
+
+def test_rescale_features():
+    def correct(model, channels, alpha):
+        return models.rescale_features(model, channels, alpha)
+
+    def norms_only(model, channels, alpha):  # louder features, but the function changes
+        scaled = copy.deepcopy(model)
+        with torch.no_grad():
+            for block in scaled.blocks:
+                for norm in (block.ln1, block.ln2):
+                    norm.weight[channels] *= alpha
+                    norm.bias[channels] *= alpha
+        return scaled
+
+    def gains_but_not_biases(model, channels, alpha):
+        scaled = models.rescale_features(model, channels, alpha)
+        with torch.no_grad():
+            for block, original in zip(scaled.blocks, model.blocks):
+                block.ln1.bias.copy_(original.ln1.bias)
+        return scaled
+
+    def in_place(model, channels, alpha):
+        scaled = models.rescale_features(model, channels, alpha)
+        model.load_state_dict(scaled.state_dict())
+        return model
+
+    assert_check_passes_and_rejects(check.rescale_features, correct, [norms_only, gains_but_not_biases])
+    assert "was changed" in repr(check.rescale_features(in_place))
 
 
 def test_allocate_sparsity_passes_a_depth_ramp_and_measures_what_others_achieve():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_lib.recipes.post_training import METHODS
+from course_lib.recipes.post_training import METHODS, InputStats
 from course_lib.recipes.sparsegpt import inverse_hessian_factor, obs_update, sparsegpt_prune
 
 
@@ -61,7 +61,7 @@ def test_pruning_one_weight_is_the_obs_closed_form():
 
 def test_cholesky_factor_is_that_of_the_inverse_hessian():
     x = correlated_inputs(300, 16, seed=4)
-    u = inverse_hessian_factor(gram(x), damp=0.01)
+    u = inverse_hessian_factor(gram(x.double()), damp=0.01)
     h = 2 * x.double().T @ x.double()
     h += 0.01 * h.diagonal().mean() * torch.eye(16, dtype=torch.float64)
     torch.testing.assert_close(u.T @ u, torch.linalg.inv(h))
@@ -72,7 +72,7 @@ def test_cholesky_factor_is_that_of_the_inverse_hessian():
 def test_output_error_sparsegpt_below_wanda_below_magnitude(seed):
     x = correlated_inputs(seed=seed)
     w = torch.randn(64, 128, generator=_generator(10 + seed))
-    errors = {method: output_error(w, METHODS[method].prune(w, gram(x).double(), 0.5)[0].float(), x)
+    errors = {method: output_error(w, METHODS[method].prune(w, InputStats.of(x), 0.5)[0], x)
               for method in ("magnitude_per_row", "wanda", "sparsegpt")}
     assert errors["sparsegpt"] < 0.97 * errors["wanda"] < 0.97 * 0.97 * errors["magnitude_per_row"], errors
 

@@ -105,19 +105,35 @@ def feature_norms(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: x.norm(dim=0) for name, x in inputs.items()}
 
 
-def outlier_ratio(norms: torch.Tensor) -> float:
-    """Largest feature norm divided by the median one. LLM.int8() (Dettmers et al. 2022) reports a few
-    hidden dimensions with far larger activations than the rest, systematically from about 6.7B parameters."""
-    norms = torch.as_tensor(norms, dtype=torch.float64)
-    return float(norms.max() / norms.median())
+OUTLIER_MAGNITUDE, OUTLIER_LAYERS, OUTLIER_POSITIONS = 6.0, 0.25, 0.06  # Dettmers et al. 2022
 
 
-# WikiText perplexity of LLaMA-2-7B pruned with no retraining, as reported by Sun et al. 2023 ("A Simple
-# and Effective Pruning Approach for Large Language Models", the LLaMA-2 results; the same table is in
-# the authors' repository, locuslab/wanda, README). 50% means 50% unstructured.
-WANDA_LLAMA2_7B_WIKITEXT = {
-    "dense": 5.12,
-    "50%": {"magnitude": 14.89, "sparsegpt": 6.51, "wanda": 6.42},
-    "4:8": {"magnitude": 16.48, "sparsegpt": 8.12, "wanda": 7.97},
-    "2:4": {"magnitude": 54.59, "sparsegpt": 10.17, "wanda": 11.02},
+def outlier_features(hidden: dict[str, torch.Tensor], magnitude: float = OUTLIER_MAGNITUDE,
+                     layers: float = OUTLIER_LAYERS, positions: float = OUTLIER_POSITIONS) -> list[int]:
+    """The hidden dimensions that are outlier features by LLM.int8()'s definition (Dettmers et al. 2022):
+    a value of magnitude >= ``magnitude`` (6) in at least ``layers`` (25%) of the layers, and there at
+    >= ``positions`` (6%) of the sequence positions. ``hidden``: layer name -> the hidden states that
+    layer's projections read, (tokens, C), e.g. ``pruning.layer_inputs`` of the query and first MLP
+    layers of every block. They emerge in transformers of about 6.7B parameters."""
+    widths = {x.shape[1] for x in hidden.values()}
+    if len(widths) != 1:
+        raise ValueError(f"hidden must hold states of one width C, got widths {sorted(widths)}")
+    large = torch.stack([(x.abs() >= magnitude).float().mean(dim=0) >= positions for x in hidden.values()])
+    return (large.float().mean(dim=0) >= layers).nonzero().flatten().tolist()  # (layers, C) -> dims
+
+
+# WikiText-2 perplexity **per token of the LLaMA tokenizer** of LLaMA-2 models pruned with no retraining,
+# as reported by Sun et al. 2023 ("A Simple and Effective Pruning Approach for Large Language Models"), in
+# the LLaMA-2 table of the authors' repository (locuslab/wanda, README). "50%" is 50% unstructured; their
+# magnitude baseline uses one threshold per layer (lib/prune.py, prune_magnitude).
+WANDA_LLAMA2_WIKITEXT = {
+    "7B": {"dense": 5.12, "50%": {"magnitude": 14.89, "sparsegpt": 6.51, "wanda": 6.42},
+           "4:8": {"magnitude": 16.48, "sparsegpt": 8.12, "wanda": 7.97},
+           "2:4": {"magnitude": 54.59, "sparsegpt": 10.17, "wanda": 11.02}},
+    "13B": {"dense": 4.57, "50%": {"magnitude": 6.37, "sparsegpt": 5.63, "wanda": 5.56},
+            "4:8": {"magnitude": 6.76, "sparsegpt": 6.60, "wanda": 6.55},
+            "2:4": {"magnitude": 8.33, "sparsegpt": 8.32, "wanda": 8.27}},
+    "70B": {"dense": 3.12, "50%": {"magnitude": 4.98, "sparsegpt": 3.98, "wanda": 3.98},
+            "4:8": {"magnitude": 5.58, "sparsegpt": 4.59, "wanda": 4.47},
+            "2:4": {"magnitude": 6.33, "sparsegpt": 5.40, "wanda": 5.16}},
 }

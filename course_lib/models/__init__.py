@@ -37,6 +37,7 @@ from .transformer import (  # noqa: F401
     FeedForward,
     generate,
     next_token_loss,
+    rescale_features,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "load_state_dict",
     "next_token_loss",
     "predicted_compression",
+    "rescale_features",
     "sha256_of",
     "tabular_mlp",
     "weight_shares",

@@ -11,6 +11,7 @@ hidden unit deletes one row of the first and one column of the second. Attention
 Shapes: token ids (B, T) -> logits (B, T, vocab_size); B batch, T time (<= context), C width.
 """
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -128,6 +129,29 @@ class CharTransformer(nn.Module):
 
     def mlp_hidden_per_block(self) -> list[int]:
         return [block.mlp.fc.out_features for block in self.blocks]
+
+
+@torch.no_grad()
+def rescale_features(model: CharTransformer, channels, alpha: float) -> CharTransformer:
+    """A copy of ``model`` that computes the same function but whose hidden ``channels`` enter the
+    attention and MLP projections ``alpha`` times larger: in every block, the LayerNorms' gain and bias
+    of those channels are multiplied by ``alpha`` and the matching input columns of q, k, v and the
+    first MLP layer divided by it. With ``alpha`` a power of two both scalings are exact in floating
+    point, so the outputs are identical to the bit. Large language models grow such features by
+    themselves (LLM.int8()'s outlier features, Dettmers et al. 2022); here we make them by hand."""
+    channels = torch.as_tensor(channels, dtype=torch.long)
+    check_positive_number("alpha", alpha)
+    if len(channels) and (int(channels.min()) < 0 or int(channels.max()) >= model.config.width):
+        raise ValueError(f"channels must lie in [0, {model.config.width - 1}], got {channels.tolist()}")
+    scaled = copy.deepcopy(model)
+    for block in scaled.blocks:
+        attention = (block.attn.q, block.attn.k, block.attn.v)
+        for norm, readers in ((block.ln1, attention), (block.ln2, (block.mlp.fc,))):
+            norm.weight[channels] *= alpha
+            norm.bias[channels] *= alpha
+            for layer in readers:
+                layer.weight[:, channels] /= alpha
+    return scaled
 
 
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..core.modules import PRUNABLE_TYPES, _layer_weights
-from ..core.selection import keep_largest
+from ..core.selection import keep_largest, keep_largest_per_row
 from ..core.validation import check_choice, check_fraction, check_positive_int
 from .magnitude import magnitude_mask
 
@@ -57,9 +57,9 @@ def pattern_set(kernels: torch.Tensor, k: int, n_patterns: int, norm: str = "l2"
     pattern set from the data); the most frequent supports win, ties broken by the support's code.
     """
     scores = kernels.abs() if norm == "l1" else kernels.pow(2)
-    order = scores.argsort(dim=1, descending=True, stable=True)[:, :k]  # (G, k)
+    supports = keep_largest_per_row(scores, kernels.shape[1] - k)  # (G, K): each kernel's top k
     powers = 2 ** torch.arange(kernels.shape[1], dtype=torch.int64)  # (K,)
-    codes = powers[order].sum(dim=1)  # (G,) one integer per support
+    codes = (supports * powers).sum(dim=1)  # (G,) one integer per support
     unique, counts = codes.unique(return_counts=True)  # unique is sorted by code
     top = unique[counts.argsort(descending=True, stable=True)[:n_patterns]]  # (P,)
     return (top[:, None] & powers) != 0  # (P, K)

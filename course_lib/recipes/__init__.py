@@ -71,6 +71,7 @@ from .schedules import (  # noqa: F401
 from .sparsegpt import (  # noqa: F401
     inverse_hessian_factor,
     obs_update,
+    sparsegpt_block,
     sparsegpt_prune,
 )
 from .transfer import (  # noqa: F401
@@ -133,6 +134,7 @@ __all__ = [
     "recalibrate_batchnorm",
     "reconstruct_weight",
     "relative_output_error",
+    "sparsegpt_block",
     "sparsegpt_prune",
     "static_copy",
     "support_losses",

@@ -11,11 +11,12 @@ it produced, its layers are pruned from that one pass, and its output feeds the 
 memory is one block plus the calibration activations, and each block can visit a GPU in turn. Any
 other model is pruned one layer at a time, in the order its forward pass calls them.
 
-**What a layer sees** is summarised by the Gram matrix G = XᵀX of its input rows X (N, K)
-(``pruning.input_rows``: a convolution's unfolded patches), summed in float32 as the reference
-implementations do: Wanda's ‖X_j‖₂ is sqrt(G_jj), SparseGPT's
-Hessian is 2G, the least-squares refit solves with G, and a layer's relative output error
-‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ is sqrt(tr(ΔW G ΔWᵀ) / tr(W G Wᵀ)).
+**What a layer sees** (``pruning.input_rows``: its input rows X (N, K), a convolution's unfolded
+patches) is summed up as the method needs it, in float32 as the reference implementations do
+(:class:`InputStats`): every method gets ‖X_j‖₂ (Wanda's norms, from the sums of squares); SparseGPT and
+the least-squares refit get the Gram matrix G = XᵀX (SparseGPT's Hessian is 2G), which costs N·K² to
+sum. A layer's relative output error ‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ is measured on the first
+:data:`ERROR_ROWS` rows it sees.
 
 **Methods** (:data:`METHODS`):
 
@@ -48,6 +49,42 @@ from ..pruning.criteria import get_criterion
 from ..pruning.nm import check_target, nm_mask
 from ..train import evaluate
 from .sparsegpt import sparsegpt_prune
+
+ERROR_ROWS = 512  # calibration rows per layer kept to measure its output error
+
+
+@dataclass
+class InputStats:
+    """What one layer received on the calibration data: the number of rows, the sum of squares of each of
+    its K input features (K,), the Gram matrix XᵀX (K, K) when a method needs it, and a sample of the
+    first rows (for the output error)."""
+
+    rows: int = 0
+    sum_sq: torch.Tensor | float = 0.0
+    gram: torch.Tensor | None = None
+    sample: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, x: torch.Tensor, with_gram: bool = True) -> "InputStats":
+        """The statistics of input rows ``x`` (N, K), in one go."""
+        stats = cls()
+        stats.add(x, with_gram)
+        return stats
+
+    def add(self, x: torch.Tensor, with_gram: bool) -> None:
+        """Add rows ``x`` (N, K): float32 sums (float64 for a float64 model)."""
+        x = x if x.dtype == torch.float64 else x.float()
+        self.rows += len(x)
+        self.sum_sq = self.sum_sq + x.square().sum(dim=0)
+        if with_gram:
+            self.gram = (0 if self.gram is None else self.gram) + x.T @ x
+        if self.sample is None or len(self.sample) < ERROR_ROWS:
+            self.sample = x[:ERROR_ROWS] if self.sample is None else torch.cat([self.sample, x])[:ERROR_ROWS]
+
+    @property
+    def input_norm(self) -> torch.Tensor:
+        """‖X_j‖₂ of every input feature: (K,)."""
+        return self.sum_sq.sqrt()
 
 
 @torch.no_grad()
@@ -104,12 +141,15 @@ class ScoreMask:
     def needs_inputs(self) -> bool:
         return self.refit or bool(self.criterion.needs)
 
-    def prune(self, weight, gram, sparsity=None, n=None, m=None):
-        """(new weight, mask) for the (C_out, K) matrix ``weight``; ``gram`` = XᵀX (K, K) or None."""
-        norms = None if gram is None else gram.diagonal().clamp_min(0).sqrt().to(weight.dtype)  # ‖X_j‖₂
-        data = None if norms is None else LayerData(input_norm=norms)
-        if self.criterion.needs and gram is None:
+    @property
+    def needs_gram(self) -> bool:
+        return self.refit
+
+    def prune(self, weight, stats: InputStats | None, sparsity=None, n=None, m=None):
+        """(new weight, mask) for the (C_out, K) matrix ``weight``, from the layer's input ``stats``."""
+        if self.needs_inputs and stats is None:
             raise ValueError(f"method {self!r} needs calibration inputs, got calibration=None")
+        data = None if stats is None else LayerData(input_norm=stats.input_norm.to(weight.dtype))
         scores = self.criterion.reduce(self.criterion.contributions(weight, data))  # (C_out, K), >= 0
         if sparsity is None:
             mask = nm_mask(scores, n, m)
@@ -117,7 +157,7 @@ class ScoreMask:
             mask = keep_largest_per_row(scores, round(sparsity * weight.shape[1]))
         else:
             mask = keep_largest(scores, round(sparsity * weight.numel()))
-        new = reconstruct_weight(weight, mask, gram) if self.refit else weight
+        new = reconstruct_weight(weight, mask, stats.gram) if self.refit else weight
         return new * mask, mask
 
 
@@ -128,11 +168,13 @@ class SparseGPT:
     block_size: int = 128
     damp: float = 0.01
     needs_inputs: bool = field(default=True, init=False)
+    needs_gram: bool = field(default=True, init=False)
 
-    def prune(self, weight, gram, sparsity=None, n=None, m=None):
-        if gram is None:
+    def prune(self, weight, stats: InputStats | None, sparsity=None, n=None, m=None):
+        if stats is None:
             raise ValueError("method 'sparsegpt' needs calibration inputs, got calibration=None")
-        return sparsegpt_prune(weight, gram, sparsity, n=n, m=m, block_size=self.block_size, damp=self.damp)
+        return sparsegpt_prune(weight, stats.gram, sparsity, n=n, m=m, block_size=self.block_size,
+                               damp=self.damp)
 
 
 METHODS = {
@@ -145,10 +187,10 @@ METHODS = {
 
 def get_method(method):
     """A post-training method from its name in :data:`METHODS`, or as given (an object with
-    ``prune(weight, gram, sparsity, n, m)`` and ``needs_inputs``)."""
+    ``prune(weight, stats, sparsity, n, m)``, ``needs_inputs`` and ``needs_gram``)."""
     if isinstance(method, str):
         return METHODS[check_choice("method", method, METHODS)]
-    if not (callable(getattr(method, "prune", None)) and hasattr(method, "needs_inputs")):
+    if not (callable(getattr(method, "prune", None)) and hasattr(method, "needs_gram")):
         raise TypeError(f"method must be one of {sorted(METHODS)} or a ScoreMask / SparseGPT, got {method!r}")
     return method
 
@@ -156,7 +198,8 @@ def get_method(method):
 @dataclass(frozen=True)
 class LayerReport:
     """One pruned layer: the fraction of its weights removed, and the relative error of its output on
-    the calibration inputs it received, ‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ (None without calibration data)."""
+    the calibration inputs it received, ‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ over its first :data:`ERROR_ROWS` rows (None
+    without calibration data)."""
 
     sparsity: float
     error: float | None
@@ -187,10 +230,10 @@ class PruningReport:
         return markdown_table(["layer", "sparsity", "relative output error"], rows)
 
 
-def relative_output_error(weight: torch.Tensor, pruned: torch.Tensor, gram: torch.Tensor) -> float:
-    """‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ from the Gram matrix G = XᵀX of the inputs X: sqrt(tr(ΔW G ΔWᵀ) / tr(W G Wᵀ))."""
-    w, delta, g = weight.double(), (weight - pruned).double(), gram.double()
-    return float((((delta @ g) * delta).sum() / ((w @ g) * w).sum().clamp_min(1e-300)).clamp_min(0).sqrt())
+def relative_output_error(weight: torch.Tensor, pruned: torch.Tensor, x: torch.Tensor) -> float:
+    """‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ for inputs ``x`` (N, K) and (C_out, K) weights, in float64."""
+    x, w = x.double(), weight.double()
+    return float((x @ (w - pruned.double()).T).norm() / (x @ w.T).norm().clamp_min(1e-300))
 
 
 @torch.no_grad()
@@ -201,7 +244,7 @@ def layer_output_errors(model: nn.Module, pruned: nn.Module,
     Measure on held-out data, not on the calibration windows."""
     dense, sparse = dict(model.named_modules()), dict(pruned.named_modules())
     return {name: relative_output_error(layer_kind(dense[name]).matrix(dense[name]),
-                                        layer_kind(sparse[name]).matrix(sparse[name]), x.T @ x)
+                                        layer_kind(sparse[name]).matrix(sparse[name]), x)
             for name, x in inputs.items()}
 
 
@@ -378,12 +421,12 @@ def prune_post_training(model: nn.Module, calibration: torch.Tensor | None, meth
         runner, prefix = _LayerRunner(pruned.to(device) if device else pruned, chunks, forward_kwargs), ""
     steps = runner.steps(prefix, list(chosen.items()))
     for step, layers_here in enumerate(tqdm(steps, desc="pruning", disable=not progress, leave=False)):
-        grams = {}
-        hooks = [(layer, _gram_recorder(grams, name)) for name, layer in layers_here]
+        stats = {name: InputStats() for name, _ in layers_here}
+        hooks = [(layer, _recorder(stats[name], method.needs_gram)) for name, layer in layers_here]
         with hooks_attached(forward=hooks):
             outputs = runner.run(step)  # what each layer of this step receives, earlier layers pruned
         for name, layer in layers_here:
-            _prune_layer(name, layer, grams[name], method, targets[name], n, m, row_splits, strict, report)
+            _prune_layer(name, layer, stats[name], method, targets[name], n, m, row_splits, strict, report)
         if block_list is not None:
             outputs = runner.run(step)  # the pruned block's output feeds the next block
             if device is not None:
@@ -423,18 +466,16 @@ def _prefix(model, blocks):
     raise ValueError("blocks must be a ModuleList inside the model")
 
 
-def _gram_recorder(grams: dict, name: str):
-    """A forward hook accumulating XᵀX of its layer's input rows, in float32 (float64 for a float64 model)."""
+def _recorder(stats: InputStats, with_gram: bool):
+    """A forward hook adding its layer's input rows to ``stats``."""
     def record(module, args, output):
-        rows = input_rows(module, args[0]).detach()
-        rows = rows if rows.dtype == torch.float64 else rows.float()
-        grams[name] = grams.get(name, 0) + rows.T @ rows
+        stats.add(input_rows(module, args[0]).detach(), with_gram)
     return record
 
 
-def _prune_layer(name, layer, gram, method, sparsity, n, m, row_splits, strict, report):
+def _prune_layer(name, layer, stats, method, sparsity, n, m, row_splits, strict, report):
     kind = layer_kind(layer)
-    weight = kind.matrix(layer).detach()  # (C_out, K)
+    weight = kind.matrix(layer).detach()  # (C_out, K), a view of the layer's weight
     if sparsity is None and weight.shape[1] % m:
         reason = f"K = {weight.shape[1]} is not a multiple of m = {m}"
         if strict:
@@ -444,13 +485,12 @@ def _prune_layer(name, layer, gram, method, sparsity, n, m, row_splits, strict, 
     splits = (row_splits or {}).get(name, [weight.shape[0]])
     if sum(splits) != weight.shape[0]:
         raise ValueError(f"row_splits[{name!r}] = {splits} must add up to the layer's {weight.shape[0]} rows")
-    work = weight.to(gram.dtype) if gram is not None else weight
-    g = None if gram is None else gram.to(work.device)
-    pieces = [method.prune(part, g, sparsity, n, m) for part in work.split(splits)]
+    work = weight if stats is None or weight.dtype == torch.float64 else weight.float()
+    pieces = [method.prune(part, stats, sparsity, n, m) for part in work.split(splits)]
     new = torch.cat([p[0] for p in pieces])
     mask = torch.cat([p[1] for p in pieces])
-    error = None if gram is None else relative_output_error(work, new.to(work.dtype), g)  # before the write:
-    layer.weight.copy_(kind.to_weight(layer, new.to(weight.dtype)))  # ``weight`` is a view of the layer's
+    error = None if stats is None else relative_output_error(work, new, stats.sample)  # before the write
+    layer.weight.copy_(kind.to_weight(layer, new.to(weight.dtype)))
     report.masks[f"{name}.weight"] = kind.to_weight(layer, mask).to(layer.weight.device)
     report.layers[name] = LayerReport(float((~mask).float().mean()), error)
 

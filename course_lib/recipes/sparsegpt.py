@@ -22,8 +22,9 @@ not yet visited. One Cholesky factor serves all rows and all columns.
   chosen per group of ``m`` columns when the group is reached, ``m - n`` pruned per row and group.
 
 The calibration inputs enter only through their Gram matrix G = XᵀX (in, in), which the post-training
-pipeline accumulates block by block (``recipes.prune_post_training``); H = 2G. All arithmetic is in
-float64; the result is cast back to the weight's dtype.
+pipeline accumulates block by block (``recipes.prune_post_training``); H = 2G. The arithmetic is in
+float32 as in the reference implementation (float64 for a float64 weight); the result is cast back to
+the weight's dtype.
 """
 
 import torch
@@ -67,14 +68,15 @@ def obs_update(w: torch.Tensor, hinv: torch.Tensor, q: int) -> torch.Tensor:
 
 
 def inverse_hessian_factor(gram: torch.Tensor, damp: float = 0.01) -> torch.Tensor:
-    """U, the upper Cholesky factor of (2 XᵀX + λI)⁻¹ with λ = damp · mean(diag(2 XᵀX)), float64, from
-    the Gram matrix ``gram`` = XᵀX (in, in) of the calibration inputs.
+    """U, the upper Cholesky factor of (2 XᵀX + λI)⁻¹ with λ = damp · mean(diag(2 XᵀX)), in the Gram
+    matrix's precision (at least float32), from ``gram`` = XᵀX (in, in) of the calibration inputs.
 
     An input feature that is always 0 (a zero column of X) gets H_qq = 1 so H stays invertible."""
-    hessian = 2 * gram.double()  # (in, in)
+    dtype = torch.promote_types(gram.dtype, torch.float32)
+    hessian = 2 * gram.to(dtype)  # (in, in)
     dead = hessian.diagonal() == 0
     hessian[dead, dead] = 1.0
-    hessian += damp * hessian.diagonal().mean() * torch.eye(len(hessian), dtype=torch.float64)
+    hessian += damp * hessian.diagonal().mean() * torch.eye(len(hessian), dtype=dtype, device=hessian.device)
     # U = J C⁻¹ J with C the lower Cholesky factor of J H J (J reverses the order of the inputs): then
     # UᵀU = J C⁻ᵀ C⁻¹ J = J (J H J)⁻¹ J = H⁻¹. One factorisation and one triangular inverse.
     flipped = hessian.flip(0, 1)
@@ -85,8 +87,33 @@ def inverse_hessian_factor(gram: torch.Tensor, damp: float = 0.01) -> torch.Tens
             f"positive definite with damp={damp!r} (fewer independent tokens than inputs?): use damp > 0, "
             "such as 0.01, or more calibration tokens"
         )
-    identity = torch.eye(len(hessian), dtype=torch.float64)
+    identity = torch.eye(len(hessian), dtype=dtype, device=hessian.device)
     return torch.linalg.solve_triangular(chol, identity, upper=False).flip(0, 1)
+
+
+@torch.no_grad()
+def sparsegpt_block(w: torch.Tensor, u: torch.Tensor, sparsity: float | None = None, *, n: int | None = None,
+                    m: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One lazy block of SparseGPT: the columns ``w`` (out, b) of the weight and the matching block ``u``
+    (b, b) of the upper Cholesky factor of H⁻¹. Returns (the block after its OBS updates, its mask,
+    ``err`` (out, b) = (w_q - ŵ_q) / U_qq per column, what the columns after the block receive as
+    ``- err @ U[block, rest]``). With ``sparsity`` the mask is chosen once, at the start, from the
+    saliency w² / U_qq² over the whole block; for N:M per group of ``m`` columns when it is reached.
+    ``w`` is not modified."""
+    w, keep = w.clone(), torch.ones_like(w, dtype=torch.bool)
+    err = torch.zeros_like(w)  # (out, b)
+    if sparsity is not None:  # adaptive mask over the whole block, from the current weights
+        saliency = w.square() / u.diagonal().square()  # OBS: w² / [H⁻¹]_qq
+        keep = keep_largest(saliency, round(sparsity * saliency.numel()))
+    for i in range(w.shape[1]):  # the paper's column loop
+        if sparsity is None and i % m == 0:  # N:M: choose this group's mask when it is reached
+            group = w[:, i:i + m].square() / u.diagonal()[i:i + m].square()  # (out, m)
+            keep[:, i:i + m] = keep_largest_per_row(group, m - n)
+        removed = torch.where(keep[:, i], 0.0, w[:, i])  # the part of column i set to zero
+        err[:, i] = removed / u[i, i]
+        # OBS update of the block's columns i.. : w -= (w_q / U_qq) U[q, q:]; column i becomes ŵ_q
+        w[:, i:] -= err[:, i:i + 1] * u[i:i + 1, i:]
+    return w, keep, err
 
 
 @torch.no_grad()
@@ -102,28 +129,14 @@ def sparsegpt_prune(weight: torch.Tensor, gram: torch.Tensor, sparsity: float | 
     zero where pruned, in ``weight``'s dtype, and the bool mask (True = kept). Arguments are not modified.
     """
     _check_arguments(weight, gram, sparsity, n, m, block_size, damp)
-    u = inverse_hessian_factor(gram, damp)  # (in, in), H⁻¹ = UᵀU
-    w = weight.detach().double().clone()  # (out, in)
+    dtype = torch.promote_types(weight.dtype, torch.float32)
+    u = inverse_hessian_factor(gram.to(dtype), damp)  # (in, in), H⁻¹ = UᵀU
+    w = weight.detach().to(dtype).clone()  # (out, in)
     keep = torch.ones_like(w, dtype=torch.bool)
-    columns = w.shape[1]
-    for start in range(0, columns, block_size):
-        end = min(start + block_size, columns)
-        w_block = w[:, start:end]  # a view: the column updates below write into w
-        u_block = u[start:end, start:end]  # (b, b)
-        err = torch.zeros_like(w_block)  # (out, b): (w_q - ŵ_q) / U_qq per visited column
-        keep_block = keep[:, start:end]
-        if sparsity is not None:  # adaptive mask over the whole block, from the current weights
-            saliency = w_block.square() / u_block.diagonal().square()  # OBS: w² / [H⁻¹]_qq
-            keep_block.copy_(keep_largest(saliency, round(sparsity * saliency.numel())))
-        for i in range(end - start):  # the paper's column loop
-            if sparsity is None and i % m == 0:  # N:M: choose this group's mask when it is reached
-                group = w_block[:, i:i + m].square() / u_block.diagonal()[i:i + m].square()  # (out, m)
-                keep_block[:, i:i + m] = keep_largest_per_row(group, m - n)
-            column = w_block[:, i]
-            removed = torch.where(keep_block[:, i], 0.0, column)  # the part of column i set to zero
-            err[:, i] = removed / u_block[i, i]
-            # OBS update of the block's columns i.. : w -= (w_q / U_qq) U[q, q:]; column i becomes ŵ_q
-            w_block[:, i:] -= err[:, i:i + 1] * u_block[i:i + 1, i:]
+    for start in range(0, w.shape[1], block_size):
+        end = min(start + block_size, w.shape[1])
+        w[:, start:end], keep[:, start:end], err = sparsegpt_block(w[:, start:end], u[start:end, start:end],
+                                                                   sparsity, n=n, m=m)
         w[:, end:] -= err @ u[start:end, end:]  # lazy batch: the rest of the row gets the block's error
     w[~keep] = 0.0  # exact zeros (the update leaves rounding residue)
     return w.to(weight.dtype), keep
