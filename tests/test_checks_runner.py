@@ -119,7 +119,7 @@ def test_calling_the_reference_fails_even_when_the_error_is_swallowed():
 
 
 def test_the_library_itself_may_still_call_the_reference(monkeypatch):
-    monkeypatch.setitem(globals(), "__name__", "course_lib.fake")  # this module's frames pose as the library's
+    monkeypatch.setitem(globals(), "__name__", "course_lib.fake")  # its frames now pose as the library's
     assert _check(_helper_calling_the_reference)
 
 

@@ -66,8 +66,8 @@ class CheckResult:
 def not_done(exercise: str) -> CheckResult:
     """The verdict on an exercise whose placeholder still raises ``NotImplementedError``."""
     return CheckResult(exercise, False, f"Exercise {exercise} is not done yet: replace `raise "
-                       "NotImplementedError` in the exercise cell with your code, run that cell, then run this "
-                       "check again.")
+                       "NotImplementedError` in the exercise cell with your code, run that cell, then run "
+                       "this check again.")
 
 
 def failed(exercise: str, message: str) -> CheckResult:
@@ -258,7 +258,8 @@ def run_check(exercise: str, learner_fn, reference_fn, cases, compare=same,
         changed = [name for (name, before), (_, after) in zip(named, given) if not unchanged(before, after)]
         if changed and not may_modify_inputs:
             return CheckResult(exercise, False, f"✗ {where}: your function changed its argument "
-                               f"`{changed[0]}` in place; leave the inputs as they are and return a new value.")
+                               f"`{changed[0]}` in place; leave the inputs as they are and return a new "
+                               "value.")
         problem = got.reason if isinstance(got, Invalid) else type_problem(got, expected, compare is same)
         if problem:
             return CheckResult(exercise, False, f"✗ {where}: {problem}")

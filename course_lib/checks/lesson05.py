@@ -107,7 +107,8 @@ def _problem(schedule, final: float, epochs: int) -> str:
     if falls:
         e = falls[0]
         return (f"the sparsity falls from {schedule[e - 1]!r} (epoch {e}) to {schedule[e]!r} "
-                f"(epoch {e + 1}), but a held mask cannot grow back: each entry must be at least the one before")
+                f"(epoch {e + 1}), but a held mask cannot grow back: each entry must be at least the one "
+                "before")
     if abs(schedule[-1] - final) > 1e-9:
         return f"the last epoch must run at the final sparsity {final:.0%}, got {schedule[-1]!r}"
     return ""
