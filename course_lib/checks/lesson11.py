@@ -52,8 +52,8 @@ def keep_the_mask(fn) -> CheckResult:
                            "and a forward pre-hook: make the pruning permanent before you ship")
     sparsity = weight_sparsity(model)
     if sparsity < KEEP_SPARSITY - 1e-4:  # round(0.9 * 40,208) weights pruned: 89.9995%
-        return CheckResult("11.1", False, f"✗ {where}: only {sparsity:.1%} of the weights are zero after your "
-                           f"pipeline, {KEEP_SPARSITY:.0%} were pruned: fine-tuning grew pruned weights back")
+        return CheckResult("11.1", False, f"✗ {where}: only {sparsity:.1%} of the weights are zero after "
+                           f"your pipeline, {KEEP_SPARSITY:.0%} were pruned: fine-tuning grew pruned weights back")
     accuracy = evaluate(model, loaders.validation)
     if accuracy < KEEP_MIN_ACCURACY:
         return CheckResult("11.1", False, f"✗ {where}: {sparsity:.1%} zeros, but validation accuracy "
@@ -145,11 +145,12 @@ def _submitted_model(submission) -> "nn.Module | CheckResult":
     if submission is None:
         return not_done(CAPSTONE)
     if not isinstance(submission, nn.Module) and isinstance(submission, Callable):
-        submission = call_learner(CAPSTONE, "✗ Capstone: your builder", submission)
+        submission = call_learner(CAPSTONE, "Capstone: your builder", submission)
         if submission is None:
             return not_done(CAPSTONE)
     if not isinstance(submission, nn.Module):
-        return _fail(f"expected a torch.nn.Module (or a function returning one), got {type(submission).__name__}")
+        got = type(submission).__name__
+        return _fail(f"expected a torch.nn.Module (or a function returning one), got {got}")
     return submission
 
 
