@@ -53,7 +53,8 @@ def keep_the_mask(fn) -> CheckResult:
     sparsity = weight_sparsity(model)
     if sparsity < KEEP_SPARSITY - 1e-4:  # round(0.9 * 40,208) weights pruned: 89.9995%
         return CheckResult("11.1", False, f"✗ {where}: only {sparsity:.1%} of the weights are zero after "
-                           f"your pipeline, {KEEP_SPARSITY:.0%} were pruned: fine-tuning grew pruned weights back")
+                           f"your pipeline, {KEEP_SPARSITY:.0%} were pruned: fine-tuning grew pruned weights "
+                           "back")
     accuracy = evaluate(model, loaders.validation)
     if accuracy < KEEP_MIN_ACCURACY:
         return CheckResult("11.1", False, f"✗ {where}: {sparsity:.1%} zeros, but validation accuracy "
