@@ -5,8 +5,10 @@ Every notebook in notebooks/ is executed top to bottom in a fresh kernel once pe
 and ``MKL_NUM_THREADS``, which torch reads when it starts). A failing ``assert`` is recorded with its
 notebook, cell index (0-based, counting markdown cells, as in the .ipynb file) and message, and the run
 goes on with the next cell, so one run can report several fragile claims; any other error (or a cell
-past ``--timeout``) ends that run. Runs are serial: two lessons at once on a 2-core machine would
-disturb each other's timings and latency claims.
+past ``--timeout``) ends that run. The kernel runs as nbgrader grades (``NBGRADER_EXECUTION`` set), so
+an exercise check that fails on the solution notebook raises and counts as a failed claim too. Runs
+are serial: two lessons at once on a 2-core machine would disturb each other's timings and latency
+claims.
 
 Incremental. After each run the kernel reports which of the kit's modules the lesson imported; a
 lesson's **hash** covers its notebook file and those modules' source files. Every lesson's runs, hash
@@ -50,6 +52,7 @@ NOTEBOOKS = ROOT / "notebooks"
 REPORT = ROOT / "docs" / "claims.md"
 SEED_VARIABLE = "COURSE_SEED_OFFSET"  # course_lib.core.seeds.SEED_OFFSET_VARIABLE
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+GRADING_VARIABLE = "NBGRADER_EXECUTION"  # course_lib.checks.GRADING_VARIABLE: a failed check raises
 DEFAULT_SEEDS = "0-9"
 DEFAULT_THREADS = "1,2"
 DEFAULT_TIMEOUT_S = 120  # per cell, as nbval's --nbval-cell-timeout in pyproject.toml
@@ -159,6 +162,7 @@ def kernel_environment(seed: int, threads: int) -> dict:
     env[SEED_VARIABLE] = str(seed)
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
+    env[GRADING_VARIABLE] = "autograde"  # the solutions' checks must pass, as under nbgrader
     return env
 
 
