@@ -3,8 +3,9 @@ check the scores.
 
 The course is set up as docs/teacher_guide.md tells a teacher to ("A graded course with nbgrader"):
 the solution notebooks in ``source/`` and nbgrader's default configuration, nothing added but the
-course's id and folder. A check that fails or is not done yet scores zero because nbgrader sets
-``NBGRADER_EXECUTION`` in the kernel it grades in, and there the kit's checks raise.
+course's id and folder and a longer cell timeout (a machine-speed setting: nbgrader's 30 s suits an
+idle machine, not a shared one). A check that fails or is not done yet scores zero because nbgrader
+sets ``NBGRADER_EXECUTION`` in the kernel it grades in, and there the kit's checks raise.
 """
 
 import json
@@ -26,6 +27,7 @@ CONFIG = """\
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "pruning-course"
 c.CourseDirectory.root = {root!r}
+c.Execute.timeout = 300
 """
 
 
