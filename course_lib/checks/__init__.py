@@ -136,8 +136,10 @@ def summarize(value) -> str:
     if isinstance(value, (list, tuple)) and len(value) > 8:
         head = ", ".join(summarize(v) for v in value[:6])
         return f"{type(value).__name__} of {len(value)}: [{head}, ...]"
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    if isinstance(value, dict) and len(value) > 8:
+        head = ", ".join(f"{k!r}: {summarize(v)}" for k, v in list(value.items())[:4])
+        return f"dict of {len(value)} entries: {{{head}, ...}}"
+    return repr(value)
 
 
 def _kind(value) -> str:
