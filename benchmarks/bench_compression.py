@@ -84,21 +84,22 @@ def _table() -> str:
     order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
     calibration = train_split.x[order[:CALIBRATION_IMAGES]]
 
-    def post(**kwargs):
-        return lambda d: recipes.post_training_prune(d, calibration, **kwargs)[0]
+    def post(method, **target):
+        return lambda d: recipes.prune_post_training(d, calibration, method, **target)[0]
 
+    refit = recipes.ScoreMask("wanda", refit=True)
     epochs = FINE_TUNE_EPOCHS
     recipe_table = {
         f"fine-grained 90%, AGP over {epochs['fine-grained']} epochs": fine_grained_agp,
         f"fine-grained 90%, one-shot + {epochs['fine-grained']} epochs fine-tuning": fine_grained_one_shot,
         f"2:4, one-shot + {epochs['2:4']} epochs fine-tuning": nm_fine_tuned,
         f"channel 30% (L1), removed + {epochs['channel']} epochs fine-tuning": channel_fine_tuned,
-        "magnitude 50% per row, no retraining": post(sparsity=0.5, method="magnitude"),
-        "Wanda 50% per row, no retraining": post(sparsity=0.5, method="wanda"),
-        "Wanda 50% + least squares, no retraining": post(sparsity=0.5, method="wanda", reconstruct=True),
-        "magnitude 2:4, no retraining": post(n_m=(2, 4), method="magnitude"),
-        "Wanda 2:4, no retraining": post(n_m=(2, 4), method="wanda"),
-        "Wanda 2:4 + least squares, no retraining": post(n_m=(2, 4), method="wanda", reconstruct=True),
+        "magnitude 50% per row, no retraining": post("magnitude_per_row", sparsity=0.5),
+        "Wanda 50% per row, no retraining": post("wanda", sparsity=0.5),
+        "Wanda 50% + least squares, no retraining": post(refit, sparsity=0.5),
+        "magnitude 2:4, no retraining": post("magnitude_per_row", n=2, m=4),
+        "Wanda 2:4, no retraining": post("wanda", n=2, m=4),
+        "Wanda 2:4 + least squares, no retraining": post(refit, n=2, m=4),
     }
     dense_accuracy = train.evaluate(dense, test_loader)
     dense_weights, dense_macs = weights_left(dense), macs_left(dense)

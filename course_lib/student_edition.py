@@ -8,10 +8,8 @@ result unchanged. The one difference from nbgrader's defaults is the stub: each 
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes a line that raises ``NotImplementedError``
 naming the exercise ("Exercise 0.1", from the nearest markdown cell above that names one).
 
-This module is also an IPython extension for grading (``--ext=course_lib.student_edition``, set in
-an nbgrader course's ``nbgrader_config.py``; see docs/teacher_guide.md): with it loaded, a check that
-fails or is not done yet shows as an error, which is what nbgrader scores as zero. Without it, a check
-only prints its one-line verdict and the notebook runs on, as students expect.
+Grading needs nothing from this module: where nbgrader executes a notebook it sets
+``NBGRADER_EXECUTION``, and there a failed check raises (``course_lib.checks``).
 """
 
 import argparse
@@ -124,19 +122,6 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     for path in build(target_dir=parser.parse_args(argv).out):
         print(f"wrote {path}")
-
-
-def _graded(result, printer, cycle) -> None:
-    """Show a check's verdict; under grading, a failed check is an error (nbgrader: zero points)."""
-    if not result.passed:
-        raise AssertionError(result.message)
-    printer.text(result.message)
-
-
-def load_ipython_extension(ipython) -> None:
-    """``--ext=course_lib.student_edition``: failed checks become errors (for nbgrader's autograde)."""
-    formatter = ipython.display_formatter.formatters["text/plain"]
-    formatter.for_type_by_name("course_lib.checks", "CheckResult", _graded)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ def test_every_name_the_prose_gives_resolves():
 
 
 def test_the_name_checker_catches_names_of_modules_that_do_not_exist():
-    assert not resolves("nm_sparsity.nm_mask") and not resolves("analysis.paired_loss_interval")
+    assert not resolves("nm_sparsity.nm_mask") and not resolves("analysis.compare_losses")
     assert not resolves("l0.l0_study") and resolves("recipes.l0_study") and resolves("recipes.l0.l0_study")
     assert resolves("model.fc") and resolves("widgets.py") and resolves("check.capstone")
     assert resolves("explore.cache", bound={"explore"})

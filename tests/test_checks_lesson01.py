@@ -1,16 +1,24 @@
 """Each lesson-01 check passes on the reference answer and fails, naming the case, on wrong ones."""
 
+from check_helpers import learners_copy
+
 from course_lib import core, pruning
 from course_lib.checks import lesson01 as check
 
+keep_largest = learners_copy(core.keep_largest)  # a learner's own selection (the library's is blocked in 1.1)
+
 
 def test_magnitude_mask():
-    assert check.magnitude_mask(pruning.magnitude_mask)
-    largest_pruned = check.magnitude_mask(lambda w, s: core.keep_largest(-w.abs(), round(s * w.numel())))
+    assert check.magnitude_mask(learners_copy(pruning.magnitude_mask))
+    for library_answer in (lambda w, s: pruning.magnitude_mask(w, s),
+                           lambda w, s: core.keep_largest(w.abs(), round(s * w.numel()))):
+        delegated = check.magnitude_mask(library_answer)
+        assert not delegated and "your code called course_lib." in repr(delegated)
+    largest_pruned = check.magnitude_mask(lambda w, s: keep_largest(-w.abs(), round(s * w.numel())))
     assert not largest_pruned and "case 1" in repr(largest_pruned)
-    signed = check.magnitude_mask(lambda w, s: core.keep_largest(w, round(s * w.numel())))
+    signed = check.magnitude_mask(lambda w, s: keep_largest(w, round(s * w.numel())))
     assert not signed and "case 1" in repr(signed)
-    half_up = check.magnitude_mask(lambda w, s: core.keep_largest(w.abs(), int(s * w.numel() + 0.5)))
+    half_up = check.magnitude_mask(lambda w, s: keep_largest(w.abs(), int(s * w.numel() + 0.5)))
     assert not half_up and "round(0.25 * 10)" in repr(half_up)
 
 

@@ -56,10 +56,10 @@ def test_design_schedule_passes_a_design_that_reaches_the_target_and_reports_wha
 def test_design_schedule_rejects_invalid_schedules_without_training():
     for design, message in [
         (lambda final, epochs: [final] * (epochs - 1), "3 sparsities for 4 epochs"),
-        (lambda final, epochs: [final, 0.9] + [final] * (epochs - 2), "sparsity may not fall"),
+        (lambda final, epochs: [final, 0.9] + [final] * (epochs - 2), "falls from 0.95 (epoch 1) to 0.9"),
         (lambda final, epochs: [0.5] * epochs, "must run at the final sparsity 95%"),
         (lambda final, epochs: [1.0] * epochs, "in [0, 1)"),
-        (lambda final, epochs: None, "not a list of sparsities"),
+        (lambda final, epochs: None, "expected a list of sparsities"),
     ]:
         result = check.design_schedule(design)
         assert not result and message in repr(result), repr(result)

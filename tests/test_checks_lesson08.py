@@ -2,16 +2,23 @@ import math
 
 import numpy as np
 import pytest
-from check_helpers import assert_check_passes_and_rejects
+from check_helpers import assert_check_passes_and_rejects, learners_copy
 
+from course_lib import hardware
 from course_lib.checks import lesson08 as check
-from course_lib.hardware import condense, count_multiplications, linear_zero_outputs
+
+condense = learners_copy(hardware.condense)  # a learner's own version (the library's is blocked in 8.2)
 
 
-def test_references_pass():
-    assert check.outer_product_multiplications(count_multiplications)
+def test_references_pass_as_a_learners_own_code_and_fail_when_handed_in():
+    for checker, reference in [(check.outer_product_multiplications, hardware.count_multiplications),
+                               (check.zero_outputs, hardware.linear_zero_outputs)]:
+        assert not checker(reference) and "itself" in repr(checker(reference))
+        assert checker(learners_copy(reference))
     assert check.condense_columns(lambda A: condense(A)[1])
-    assert check.zero_outputs(linear_zero_outputs)
+    delegated = check.condense_columns(lambda A: hardware.condense(A)[1])
+    assert not delegated and "case 1" in repr(delegated)
+    assert "called course_lib.hardware.condense" in repr(delegated)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 tiny synthetic notebook (the lessons themselves are never executed here)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import nbformat
@@ -103,6 +104,7 @@ def test_seed_shift_reaches_the_kernel_and_a_failing_assert_is_reported(tmp_path
         nbformat.v4.new_code_cell("import os\nshift = int(os.environ['COURSE_SEED_OFFSET'])"),
         nbformat.v4.new_code_cell(
             "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
+            "assert os.environ['NBGRADER_EXECUTION'] == 'autograde'  # the checks raise as under nbgrader\n"
             "assert shift == 0, f'only seed 0 works, not {shift}'"
         ),
     ]
@@ -131,3 +133,70 @@ def test_make_bench_carries_the_last_claims_report(tmp_path, monkeypatch):
     section = bench_run.claims_section()
     assert section.startswith("## Claims under shifted seeds") and "| lesson | K=0 T=1 |" in section
     assert "\n### Failures" in section and "# Claims\n" not in section
+
+
+# --- incremental runs: a lesson's hash and the record ---------------------------------------------
+
+
+def _files(tmp_path):
+    root = tmp_path / "kit"
+    (root / "course_lib").mkdir(parents=True)
+    (root / "course_lib" / "a.py").write_text("A = 1\n")
+    (root / "course_lib" / "b.py").write_text("B = 2\n")
+    notebook = root / "00_lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), notebook)
+    return root, notebook, ["course_lib/a.py", "course_lib/b.py"]
+
+
+def test_a_lesson_hash_covers_its_notebook_and_every_module_it_ran(tmp_path):
+    root, notebook, modules = _files(tmp_path)
+    first = claims.lesson_hash(notebook, modules, root)
+    assert first == claims.lesson_hash(notebook, modules[::-1], root)  # order does not matter
+    assert first != claims.lesson_hash(notebook, modules[:1], root)  # another set of modules
+    (root / "course_lib" / "b.py").write_text("B = 3\n")
+    second = claims.lesson_hash(notebook, modules, root)
+    assert second != first  # a module the lesson ran changed
+    (root / "course_lib" / "c.py").write_text("C = 4\n")
+    assert claims.lesson_hash(notebook, modules, root) == second  # a module it never ran: no change
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2")]), notebook)
+    third = claims.lesson_hash(notebook, modules, root)
+    assert third != second  # the notebook changed
+    (root / "course_lib" / "a.py").unlink()
+    assert claims.lesson_hash(notebook, modules, root) != third  # a module it ran is gone
+
+
+def test_recorded_runs_are_kept_only_while_the_hash_holds_and_cover_what_is_asked(tmp_path):
+    root, notebook, modules = _files(tmp_path)
+    runs = [claims.Run(notebook.stem, k, t, 1.0, modules=modules) for k in (0, 1) for t in (1, 2)]
+    entry = claims.record_entry(notebook, runs, root)
+    assert entry["modules"] == modules and entry["hash"] == claims.lesson_hash(notebook, modules, root)
+    kept = claims.unchanged_runs(notebook, entry, {(0, 1), (1, 2)}, root)
+    assert [(r.seed, r.threads) for r in kept] == [(0, 1), (1, 2)]
+    assert claims.unchanged_runs(notebook, entry, {(2, 1)}, root) is None  # never ran K=2
+    assert claims.unchanged_runs(notebook, None, {(0, 1)}, root) is None  # never ran at all
+    (root / "course_lib" / "a.py").write_text("A = 5\n")
+    assert claims.unchanged_runs(notebook, entry, {(0, 1)}, root) is None  # the library changed
+    unknown = claims.record_entry(notebook, [claims.Run(notebook.stem, 0, 1)], root)  # a run that died
+    assert claims.unchanged_runs(notebook, unknown, {(0, 1)}, root) is None
+
+
+def test_changed_reruns_only_a_lesson_whose_hash_changed(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name, code in (("00_kept", "import course_lib.core.seeds"), ("01_edited", "import course_lib.core")):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nbformat.write(notebook, notebooks / f"{name}.ipynb")
+    out = tmp_path / "claims.md"
+    options = ["--seeds", "0", "--threads", "1", "--notebook-dir", str(notebooks), "--out", str(out)]
+    assert claims.main(options) == 0
+    record = json.loads((tmp_path / "claims.json").read_text())["lessons"]
+    assert "course_lib/core/seeds.py" in record["00_kept"]["modules"]
+    report = out.read_text()
+    assert "## What each lesson ran" in report and f"`{record['00_kept']['hash']}`" in report
+    capsys.readouterr()
+    edited = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import course_lib.core\ny = 1")])
+    nbformat.write(edited, notebooks / "01_edited.ipynb")
+    assert claims.main([*options, "--changed"]) == 0
+    printed = capsys.readouterr().out
+    assert "00_kept: unchanged" in printed and "[1/1] 01_edited K=0 T=1 ... pass" in printed
+    assert "| 00_kept | pass | 1/1 |" in out.read_text() and "| 01_edited | pass | 1/1 |" in out.read_text()

@@ -1,8 +1,11 @@
-"""The real nbgrader on a temporary course: release lesson 07, autograde three submissions, check scores.
+"""The real nbgrader on a temporary course: release two lessons, autograde three submissions of each,
+check the scores.
 
 The course is set up as docs/teacher_guide.md tells a teacher to ("A graded course with nbgrader"):
-the solution notebook in ``source/``, and an ``nbgrader_config.py`` that loads the kit's grading
-extension, so a check that fails or is not done yet scores zero.
+the solution notebooks in ``source/`` and nbgrader's default configuration, nothing added but the
+course's id and folder and a longer cell timeout (a machine-speed setting: nbgrader's 30 s suits an
+idle machine, not a shared one). A check that fails or is not done yet scores zero because nbgrader
+sets ``NBGRADER_EXECUTION`` in the kernel it grades in, and there the kit's checks raise.
 """
 
 import json
@@ -18,15 +21,12 @@ import pytest
 from course_lib import student_edition
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = "07_sparse_formats"  # one of the fastest lessons (docs/benchmarks.md), three exercises
-ASSIGNMENT = "lesson07"
+LESSONS = ("03_nm_sparsity", "07_sparse_formats")  # the fastest lessons (docs/benchmarks.md)
 
 CONFIG = """\
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "pruning-course"
 c.CourseDirectory.root = {root!r}
-# Failed or unfinished checks become errors, which nbgrader scores as zero.
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--ext=course_lib.student_edition"]
 c.Execute.timeout = 300
 """
 
@@ -73,18 +73,20 @@ def exercises(notebook: dict) -> dict[str, float]:
     return {g["grade_id"].removeprefix("check_"): g["points"] for g in grading if g.get("grade")}
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A course with lesson 07 released, and three submissions autograded: the scores by student."""
+@pytest.fixture(scope="module", params=LESSONS)
+def course(request, tmp_path_factory):
+    """A course with one lesson released, and three submissions autograded: the scores by student."""
+    lesson = request.param
+    assignment = f"lesson{lesson[:2]}"
     course = tmp_path_factory.mktemp("course")
     (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course)))
-    source_dir = course / "source" / ASSIGNMENT
+    source_dir = course / "source" / assignment
     source_dir.mkdir(parents=True)
-    source_path = ROOT / "notebooks" / f"{LESSON}.ipynb"
+    source_path = ROOT / "notebooks" / f"{lesson}.ipynb"
     (source_dir / source_path.name).write_text(source_path.read_text())
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    nbgrader(course, "generate_assignment", assignment, "--force")
 
-    release_path = course / "release" / ASSIGNMENT / source_path.name
+    release_path = course / "release" / assignment / source_path.name
     release = json.loads(release_path.read_text())
     source = json.loads(source_path.read_text())
     points = exercises(source)
@@ -95,22 +97,22 @@ def course(tmp_path_factory):
         "untouched": release,
     }
     for student, notebook in submissions.items():
-        folder = course / "submitted" / student / ASSIGNMENT
+        folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
         (folder / source_path.name).write_text(json.dumps(notebook, indent=1))
-    nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    nbgrader(course, "autograde", assignment, "--force")
 
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="pruning-course") as gradebook:
-        scores = {s: gradebook.find_submission(ASSIGNMENT, s).score for s in submissions}
-        max_score = gradebook.find_assignment(ASSIGNMENT).max_score
+        scores = {s: gradebook.find_submission(assignment, s).score for s in submissions}
+        max_score = gradebook.find_assignment(assignment).max_score
         per_cell = {
             grade.name: grade.score
-            for grade in gradebook.find_submission_notebook(LESSON, ASSIGNMENT, "partial").grades
+            for grade in gradebook.find_submission_notebook(lesson, assignment, "partial").grades
         }
-    return {"dir": course, "scores": scores, "max": max_score, "partial": per_cell, "release": release_path,
-            "points": points, "solved": (first, last), "wrong": middle[0]}
+    return {"lesson": lesson, "dir": course, "scores": scores, "max": max_score, "partial": per_cell,
+            "release": release_path, "points": points, "solved": (first, last), "wrong": middle[0]}
 
 
 def test_the_lesson_is_worth_one_point_per_check(course):
@@ -132,9 +134,16 @@ def test_the_untouched_release_gets_zero(course):
     assert course["scores"]["untouched"] == 0
 
 
+def test_the_configuration_is_nbgraders_default(course):
+    config = (course["dir"] / "nbgrader_config.py").read_text()
+    assert "extra_arguments" not in config and "--ext" not in config
+
+
 def test_make_student_gives_what_nbgrader_releases_but_with_named_stubs(course):
     released = nbformat.read(course["release"], as_version=4)
-    ours = student_edition.student_notebook(nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", 4))
+    source = ROOT / "notebooks" / f"{course['lesson']}.ipynb"
+    ours = student_edition.student_notebook(nbformat.read(source, as_version=4))
+    number = int(course["lesson"][:2])
     assert len(ours.cells) == len(released.cells)
     for mine, theirs in zip(ours.cells, released.cells):
         keys = ("grade_id", "locked", "solution", "grade", "points")
@@ -143,24 +152,6 @@ def test_make_student_gives_what_nbgrader_releases_but_with_named_stubs(course):
         }
         assert mine.metadata.get("editable") == theirs.metadata.get("editable")
         if "raise NotImplementedError" in theirs.source:
-            assert re.search(r'raise NotImplementedError\("Exercise 7\.\d: ', mine.source)
+            assert re.search(rf'raise NotImplementedError\("Exercise {number}\.\d: ', mine.source)
         else:
             assert mine.source == theirs.source
-
-
-def test_the_grading_extension_turns_only_failed_checks_into_errors():
-    from course_lib.checks import CheckResult
-
-    class Printer:  # what IPython's pretty printer offers a formatter
-        def __init__(self):
-            self.parts = []
-
-        def text(self, part):
-            self.parts.append(part)
-
-    printer = Printer()
-    student_edition._graded(CheckResult("7.1", True, "✓ Exercise 7.1: all 3 cases pass."), printer, False)
-    assert printer.parts == ["✓ Exercise 7.1: all 3 cases pass."]
-    with pytest.raises(AssertionError, match="not done yet"):
-        not_done = CheckResult("7.1", False, "Exercise 7.1 is not done yet: ...")
-        student_edition._graded(not_done, printer, False)

@@ -4,7 +4,8 @@
   with ``L1Unstructured`` remove the same weights (:func:`torch_prune_masks`, :func:`masks_agree`);
   :class:`CriterionPruning` plugs any of the kit's criteria (``criterion(layer, data) -> scores``)
   into ``torch.nn.utils.prune`` as a ``BasePruningMethod``.
-- Channel removal: ``structured.prune_channels`` and Torch-Pruning's ``MetaPruner`` (DepGraph)
+- Channel removal: ``structured.prune_channels`` and Torch-Pruning's ``BasePruner`` (DepGraph; in
+  Torch-Pruning 1.6 ``MetaPruner`` and ``MagnitudePruner`` are deprecated aliases of it)
   remove the same parameters and MACs at the same ratio. Two details differ: the default importance
   (:class:`KitChannelImportance` makes Torch-Pruning rank channels as the kit's ``"l1"`` does) and the
   rounding of the channel count (the kit removes ``round(ratio * C)``, Torch-Pruning keeps
@@ -148,7 +149,7 @@ def torch_pruning_copy(
     iterative_steps: int = 1,
     round_to: int | None = None,
 ) -> nn.Module:
-    """A copy of ``model`` with ``ratio`` of its channels removed by Torch-Pruning's ``MetaPruner``.
+    """A copy of ``model`` with ``ratio`` of its channels removed by Torch-Pruning's ``BasePruner``.
 
     ``importance``: ``"kit"`` (:class:`KitChannelImportance`), ``"magnitude"`` (Torch-Pruning's
     default ``MagnitudeImportance(p=2)``) or any ``tp.importance.Importance``. ``ignored_layers``
@@ -174,7 +175,7 @@ def torch_pruning_copy(
     pruned = copy.deepcopy(model).eval()
     copied = dict(pruned.named_modules())
     ignored = [copied[names[id(m)]] for m in ignored_layers]
-    pruner = tp.pruner.MetaPruner(
+    pruner = tp.pruner.BasePruner(
         pruned, example_input, importance=importance, pruning_ratio=ratio, ignored_layers=ignored,
         global_pruning=global_pruning, iterative_steps=iterative_steps, round_to=round_to,
     )  # fmt: skip
@@ -193,7 +194,7 @@ def channel_counts(model: nn.Module) -> dict[str, int]:
 
 
 def torch_pruning_kept(channels: int, ratio: float, round_to: int | None = None) -> int:
-    """The channels Torch-Pruning's ``MetaPruner`` keeps in a group of ``channels`` at ``ratio``
+    """The channels Torch-Pruning's ``BasePruner`` keeps in a group of ``channels`` at ``ratio``
     (one step, local pruning): ``int(channels * (1 - ratio))``, rounded down to a multiple of
     ``round_to`` when something is pruned at all. The kit keeps ``channels - round(ratio * channels)``."""
     check_positive_int("channels", channels)
@@ -212,7 +213,7 @@ def kit_kept(channels: int, ratio: float) -> int:
 
 def agreement_with_torch_pruning(model: nn.Module, ratio: float, example_input: torch.Tensor,
                                importance="kit") -> dict:
-    """The kit's ``prune_channels`` (``"l1"``) against Torch-Pruning's ``MetaPruner`` at ``ratio``.
+    """The kit's ``prune_channels`` (``"l1"``) against Torch-Pruning's ``BasePruner`` at ``ratio``.
 
     Returns ``{"kit": {...}, "torch_pruning": {...}, "same_counts", "same_outputs",
     "max_difference"}``, each side with ``params``, ``macs`` and ``channels`` (:func:`channel_counts`);

@@ -9,13 +9,14 @@ from ..data import digits_splits, make_loader
 from ..models import kept_parameters as _kept_parameters
 from ..models import load_pretrained
 from ..train import evaluate
-from . import Case, CheckResult, run_check
+from . import Case, CheckResult, call_learner, exercise, run_check
 
 
 def _sparsity_of(t: torch.Tensor) -> float:
     return 1.0 - int(torch.count_nonzero(t)) / t.numel()
 
 
+@exercise("0.1")
 def sparsity_of(fn):
     """Exercise 0.1: the fraction of entries of a tensor that are exactly zero."""
     g = torch.Generator().manual_seed(0)
@@ -31,6 +32,7 @@ def sparsity_of(fn):
     return run_check("0.1", fn, _sparsity_of, cases)
 
 
+@exercise("0.2", mirrors=[_kept_parameters])
 def kept_parameters(fn):
     """Exercise 0.2: weights left after each layer keeps a fraction of its weights."""
     cases = [
@@ -46,6 +48,7 @@ def _prune_below(weight: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(weight.abs() < threshold, torch.zeros_like(weight), weight)
 
 
+@exercise("0.3")
 def prune_below(fn):
     """Exercise 0.3: zero every weight whose magnitude is below a threshold, in a new tensor."""
     g = torch.Generator().manual_seed(1)
@@ -60,14 +63,6 @@ def prune_below(fn):
 
 
 # ---------------------------------------------------------------- Exercise 0.4 (design: choose a sparsity)
-
-_NOT_DONE = ("Exercise {exercise} is not done yet: replace `raise NotImplementedError` in the exercise "
-             "cell with your code, run that cell, then run this check again.")
-
-
-def _sparsity_result(passed: bool, message: str) -> CheckResult:
-    return CheckResult("0.4", passed, message)
-
 
 SPARSITY_GRID = tuple(round(0.05 * k, 2) for k in range(20))  # 0.00, 0.05, ..., 0.95
 GRID_SLACK = 0.05  # a choice within one grid step of the largest safe sparsity passes
@@ -88,6 +83,14 @@ def _measured_accuracy(sparsity: float) -> float:
     return evaluate(pruned_copy(model, sparsity), loader)
 
 
+def largest_safe_sparsity(max_drop: float) -> float:
+    """The library's answer to Exercise 0.4 for one budget: the largest sparsity on the grid whose
+    validation accuracy is within ``max_drop`` of dense (what later cells fall back on)."""
+    dense, curve = _validation_curve()
+    return max(s for s, a in zip(SPARSITY_GRID, curve) if a >= dense - max_drop - 1e-9)
+
+
+@exercise("0.4", mirrors=[largest_safe_sparsity])
 def choose_sparsity(fn, budgets=(0.01, 0.03, 0.20)):
     """Exercise 0.4 (design): ``fn(sparsities, accuracies, dense_accuracy, max_drop)`` picks the sparsity
     to ship from a validation sweep. The check prunes the conv net at that sparsity itself, measures
@@ -96,30 +99,18 @@ def choose_sparsity(fn, budgets=(0.01, 0.03, 0.20)):
     dense, curve = _validation_curve()
     for number, max_drop in enumerate(budgets, start=1):
         where = f"Exercise 0.4, case {number} (at most {100 * max_drop:.0f} points lost on validation)"
-        try:
-            chosen = fn(list(SPARSITY_GRID), list(curve), dense, max_drop)
-        except NotImplementedError:
-            return _sparsity_result(False, _NOT_DONE.format(exercise="0.4"))
-        except Exception as err:  # the learner's code failed: report it, not a traceback
-            return _sparsity_result(False, f"✗ {where}: raised {type(err).__name__}: {err}")
+        chosen = call_learner("0.4", where, fn, list(SPARSITY_GRID), list(curve), dense, max_drop)
         if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not 0 <= chosen <= 1:
-            return _sparsity_result(False, f"✗ {where}: expected a sparsity in [0, 1], got {chosen!r}")
+            return CheckResult("0.4", False, f"✗ {where}: expected a sparsity in [0, 1], got {chosen!r}")
         accuracy = _measured_accuracy(float(chosen))
         if accuracy < dense - max_drop - 1e-9:
             lost = 100 * (dense - accuracy)
-            return _sparsity_result(False, f"✗ {where}: at sparsity {chosen:.2f} the pruned net scores "
-                                    f"{accuracy:.2%} on validation, {lost:.1f} points below dense "
-                                    f"({dense:.2%}): over budget")
-        best = max(s for s, a in zip(SPARSITY_GRID, curve) if a >= dense - max_drop - 1e-9)
-        if chosen < best - GRID_SLACK - 1e-9:
-            return _sparsity_result(False, f"✗ {where}: sparsity {chosen:.2f} meets the budget, but a "
-                                    f"sparsity more than {GRID_SLACK:.2f} higher does too: you are leaving "
-                                    "weights in")
-    return _sparsity_result(True, f"✓ Exercise 0.4: all {len(budgets)} budgets met, measured on validation.")
-
-
-def largest_safe_sparsity(max_drop: float) -> float:
-    """The library's answer to Exercise 0.4 for one budget: the largest sparsity on the grid whose
-    validation accuracy is within ``max_drop`` of dense (what later cells fall back on)."""
-    dense, curve = _validation_curve()
-    return max(s for s, a in zip(SPARSITY_GRID, curve) if a >= dense - max_drop - 1e-9)
+            return CheckResult("0.4", False, f"✗ {where}: at sparsity {chosen:.2f} the pruned net scores "
+                               f"{accuracy:.2%} on validation, {lost:.1f} points below dense ({dense:.2%}): "
+                               "over budget")
+        if chosen < largest_safe_sparsity(max_drop) - GRID_SLACK - 1e-9:
+            return CheckResult("0.4", False, f"✗ {where}: sparsity {chosen:.2f} meets the budget, but a "
+                               f"sparsity more than {GRID_SLACK:.2f} higher does too: you are leaving "
+                               "weights in")
+    return CheckResult("0.4", True, f"✓ Exercise 0.4: all {len(budgets)} budgets met, measured on "
+                       "validation.")

@@ -13,9 +13,10 @@ from ..pruning import importance_scores
 from ..pruning import magnitude_mask as _magnitude_mask
 from ..recipes import flat_weights, l0_study, support_losses
 from ..train import fit_full_batch
-from . import Case, CheckResult, run_check
+from . import Case, CheckResult, call_learner, exercise, run_check
 
 
+@exercise("1.1", mirrors=[_magnitude_mask, keep_largest])
 def magnitude_mask(fn):
     """Exercise 1.1: a bool mask that prunes the round(sparsity * numel) weights of smallest |w|."""
     g = torch.Generator().manual_seed(0)
@@ -45,6 +46,7 @@ def _obd_saliency(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return importance_scores(layer, "obd", (x, y), loss_fn=_half_squared_error)["weight"]
 
 
+@exercise("1.3", mirrors=[importance_scores])
 def obd_saliency(fn):
     """Exercise 1.3: OBD saliency 1/2 * h_kk * w_k^2 of a linear layer y = W x under 1/2 ||W x - y||^2,
     whose Hessian diagonal for w_ij is mean over the batch of x_j^2."""
@@ -60,14 +62,6 @@ def obd_saliency(fn):
 
 
 # ---------------------------------------------------------------- Exercise 1.2 (design: a pruning plan)
-
-_NOT_DONE = ("Exercise {exercise} is not done yet: replace `raise NotImplementedError` in the exercise "
-             "cell with your code, run that cell, then run this check again.")
-
-
-def _plan_result(passed: bool, message: str) -> CheckResult:
-    return CheckResult("1.2", passed, message)
-
 
 PLAN_CRITERIA = ("magnitude", "obd")
 PLAN_TARGETS = (0.5, 0.25, 0.1, 0.03)  # training MSE budgets for the lesson's TinyNet
@@ -92,6 +86,7 @@ def _measured_loss(criterion: str, n_kept: int) -> float:
     return float(support_losses(tiny, (x, y), support[None])[0])
 
 
+@exercise("1.2")
 def pruning_plan(fn, targets=PLAN_TARGETS):
     """Exercise 1.2 (design): ``fn(study, target)`` returns ``(criterion, n_kept)``: a criterion that
     needs no brute force ("magnitude" or "obd") and how many weights to keep so that the pruned TinyNet's
@@ -101,24 +96,19 @@ def pruning_plan(fn, targets=PLAN_TARGETS):
     d = study["magnitude"].numel() - 1
     for number, target in enumerate(targets, start=1):
         where = f"Exercise 1.2, case {number} (MSE at most {target})"
-        try:
-            plan = fn(study, target)
-        except NotImplementedError:
-            return _plan_result(False, _NOT_DONE.format(exercise="1.2"))
-        except Exception as err:  # the learner's code failed: report it, not a traceback
-            return _plan_result(False, f"✗ {where}: raised {type(err).__name__}: {err}")
+        plan = call_learner("1.2", where, fn, study, target)
         if not (isinstance(plan, (tuple, list)) and len(plan) == 2 and plan[0] in PLAN_CRITERIA
                 and isinstance(plan[1], int) and not isinstance(plan[1], bool) and 0 <= plan[1] <= d):
-            return _plan_result(False, f"✗ {where}: expected (criterion, n_kept) with criterion in "
+            return CheckResult("1.2", False, f"✗ {where}: expected (criterion, n_kept) with criterion in "
                                f"{PLAN_CRITERIA} and 0 <= n_kept <= {d}, got {plan!r}")
         criterion, n_kept = plan
         loss = _measured_loss(criterion, n_kept)
         if loss > target + 1e-6:
-            return _plan_result(False, f"✗ {where}: {criterion} keeping {n_kept} weights gives MSE "
+            return CheckResult("1.2", False, f"✗ {where}: {criterion} keeping {n_kept} weights gives MSE "
                                f"{loss:.4f}, over the budget")
         fewest = min(int((study[c] <= target).nonzero()[0]) for c in PLAN_CRITERIA)
         if n_kept > fewest:
-            return _plan_result(False, f"✗ {where}: {criterion} keeping {n_kept} weights meets the budget "
-                               f"(MSE {loss:.4f}), but a plan with fewer weights does too")
-    return _plan_result(True, f"✓ Exercise 1.2: all {len(targets)} budgets met with the fewest weights "
+            return CheckResult("1.2", False, f"✗ {where}: {criterion} keeping {n_kept} weights meets the "
+                               f"budget (MSE {loss:.4f}), but a plan with fewer weights does too")
+    return CheckResult("1.2", True, f"✓ Exercise 1.2: all {len(targets)} budgets met with the fewest weights "
                        "(losses measured by pruning the net).")

@@ -11,7 +11,7 @@ from ..models import load_pretrained
 from ..pruning import GRANULARITIES, granularity_mask, granularity_masks, mask_index_bits, masks_sparsity
 from ..pruning import choose_patterns as _choose_patterns
 from ..train import evaluate
-from . import Case, CheckResult, run_check
+from . import Case, CheckResult, call_learner, exercise, run_check
 
 
 def _kernel_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -33,6 +33,7 @@ def _conv_cases(seed: int) -> list[Case]:
     ]
 
 
+@exercise("2.1", mirrors=[granularity_mask, granularity_masks])
 def kernel_mask(fn):
     """Exercise 2.1: prune whole 2-D kernels W[o, i] of smallest L2 norm."""
     return run_check("2.1", fn, _kernel_mask, _conv_cases(0))
@@ -42,6 +43,7 @@ def _choose(kernels: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
     return _choose_patterns(kernels, patterns, norm="l2")
 
 
+@exercise("2.2", mirrors=[_choose_patterns])
 def choose_patterns(fn):
     """Exercise 2.2: for each kernel, the index of the pattern that keeps the most squared magnitude."""
     g = torch.Generator().manual_seed(2)
@@ -58,14 +60,6 @@ def choose_patterns(fn):
 
 
 # ---------------------------------------------------------------- Exercise 2.3 (design: a granularity)
-
-_NOT_DONE = ("Exercise {exercise} is not done yet: replace `raise NotImplementedError` in the exercise "
-             "cell with your code, run that cell, then run this check again.")
-
-
-def _design_result(passed: bool, message: str) -> CheckResult:
-    return CheckResult("2.3", passed, message)
-
 
 DESIGN_SPARSITIES = tuple(k / 9 for k in range(8))  # multiples of 1/9: every granularity can hit them
 CONVS = (torch.nn.Conv2d,)
@@ -95,6 +89,7 @@ def _design_table():
     return model, loader, table
 
 
+@exercise("2.3")
 def granularity_choice(fn, budgets=DESIGN_BUDGETS):
     """Exercise 2.3 (design): ``fn(accuracy, index_bits, max_index_bits, min_sparsity)`` returns
     ``(granularity, sparsity)`` from a validation table ``accuracy[g][k]`` (one-shot, at sparsity k/9)
@@ -106,30 +101,26 @@ def granularity_choice(fn, budgets=DESIGN_BUDGETS):
     for number, (max_bits, min_sparsity) in enumerate(budgets, start=1):
         where = (f"Exercise 2.3, case {number} (at most {max_bits} index bits per weight, "
                  f"at least {min_sparsity:.0%} sparsity)")
-        try:
-            choice = fn({g: list(a) for g, a in table.items()}, dict(bits), max_bits, min_sparsity)
-        except NotImplementedError:
-            return _design_result(False, _NOT_DONE.format(exercise="2.3"))
-        except Exception as err:  # the learner's code failed: report it, not a traceback
-            return _design_result(False, f"✗ {where}: raised {type(err).__name__}: {err}")
+        choice = call_learner("2.3", where, fn, {g: list(a) for g, a in table.items()}, dict(bits), max_bits,
+                              min_sparsity)
         if not (isinstance(choice, (tuple, list)) and len(choice) == 2 and choice[0] in GRANULARITIES
                 and isinstance(choice[1], (int, float)) and 0 <= choice[1] <= 1):
-            return _design_result(False, f"✗ {where}: expected (granularity, sparsity) with granularity in "
-                               f"{GRANULARITIES} and a sparsity in [0, 1], got {choice!r}")
+            return CheckResult("2.3", False, f"✗ {where}: expected (granularity, sparsity) with granularity "
+                               f"in {GRANULARITIES} and a sparsity in [0, 1], got {choice!r}")
         granularity, sparsity = choice[0], float(choice[1])
         if bits[granularity] > max_bits:
-            return _design_result(False, f"✗ {where}: {granularity} needs {bits[granularity]:.3f} index "
+            return CheckResult("2.3", False, f"✗ {where}: {granularity} needs {bits[granularity]:.3f} index "
                                "bits per weight, over the budget")
         masks = granularity_masks(model, sparsity, granularity, layer_types=CONVS)
         reached = masks_sparsity(masks)
         if reached < min_sparsity - 0.01:
-            return _design_result(False, f"✗ {where}: ({granularity}, {sparsity:.3f}) prunes only "
+            return CheckResult("2.3", False, f"✗ {where}: ({granularity}, {sparsity:.3f}) prunes only "
                                f"{reached:.1%} of the conv weights")
         accuracy = evaluate(apply_masks(copy.deepcopy(model), masks), loader)
         best = max(a for g in GRANULARITIES if bits[g] <= max_bits
                    for s, a in zip(DESIGN_SPARSITIES, table[g]) if s >= min_sparsity - 1e-9)
         if accuracy < best - 1e-9:
-            return _design_result(False, f"✗ {where}: ({granularity}, {sparsity:.3f}) scores {accuracy:.2%} "
-                               f"on validation; another choice that fits scores {best:.2%}")
-    return _design_result(True, f"✓ Exercise 2.3: all {len(budgets)} budgets met with the best validation "
-                       "accuracy (measured by pruning the net).")
+            return CheckResult("2.3", False, f"✗ {where}: ({granularity}, {sparsity:.3f}) scores "
+                               f"{accuracy:.2%} on validation; another choice that fits scores {best:.2%}")
+    return CheckResult("2.3", True, f"✓ Exercise 2.3: all {len(budgets)} budgets met with the best "
+                       "validation accuracy (measured by pruning the net).")

@@ -13,7 +13,7 @@ from ..models import load_pretrained
 from ..pruning import nm_mask as _nm_mask
 from ..pruning import nm_masks
 from ..train import evaluate
-from . import Case, run_check, summarize
+from . import Case, Invalid, exercise, run_check, summarize
 
 
 def _distinct(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -24,6 +24,7 @@ def _distinct(rows: int, cols: int, seed: int) -> torch.Tensor:
     return (magnitudes * signs).view(rows, cols)
 
 
+@exercise("3.1", mirrors=[_nm_mask, nm_masks])
 def nm_mask(fn):
     """Exercise 3.1: keep the n largest |w| in every group of m consecutive weights of each row."""
     cases = [
@@ -42,6 +43,7 @@ def _pack_2bit(positions: torch.Tensor) -> torch.Tensor:
     return pack_bits(positions, 2)
 
 
+@exercise("3.2", mirrors=[pack_bits])
 def pack_2bit(fn):
     """Exercise 3.2: pack positions 0..3 into bytes, four per byte, the first in the lowest two bits."""
     g = torch.Generator().manual_seed(0)
@@ -60,6 +62,7 @@ def _nm_bytes(numel: int, n: int, m: int, bytes_per_value: int) -> int:
     return sum(nm_storage_bytes(numel, n, m, bytes_per_value))
 
 
+@exercise("3.3", mirrors=[nm_storage_bytes])
 def nm_bytes(fn):
     """Exercise 3.3: bytes of N:M storage, kept values plus ceil(log2 m)-bit positions, packed."""
     cases = [
@@ -115,37 +118,44 @@ def best_24_layers(model: torch.nn.Module, val_loader, budget: float, accuracy_o
 
 @dataclass(frozen=True)
 class _Choice:
-    """What a choice of 2:4 layers achieves: its storage fraction and validation accuracy, or why not."""
+    """What a valid choice of 2:4 layers achieves: its storage fraction and validation accuracy."""
 
     layers: tuple
-    problem: str = ""
-    storage: float = 0.0
-    accuracy: float = 0.0
-    budget: float = 0.0
+    storage: float
+    accuracy: float
 
     def __repr__(self):
-        if self.problem:
-            return self.problem
-        return (f"layers {list(self.layers)}: storage {self.storage:.1%} of dense fp16 (budget "
-                f"{self.budget:.0%}), validation accuracy {self.accuracy:.2%}")
+        return (f"layers {list(self.layers)}: storage {self.storage:.1%} of dense fp16, validation accuracy "
+                f"{self.accuracy:.2%}")
 
 
-def _outcome(model, budget, layers, accuracy_of) -> _Choice:
+@dataclass(frozen=True)
+class _Bar:
+    """What a choice must reach: the budget, and one point below the best choice that fits it."""
+
+    budget: float
+    accuracy: float
+
+    def __repr__(self):
+        return (f"storage at most {self.budget:.0%} of dense fp16 and validation accuracy at least "
+                f"{self.accuracy:.2%} (one point below the best choice that fits)")
+
+
+def _outcome(model, layers, accuracy_of) -> "_Choice | Invalid":
     if not isinstance(layers, (list, tuple, set)) or not all(isinstance(n, str) for n in layers):
-        return _Choice((), f"not a list of parameter names: {summarize(layers)}")
+        return Invalid(f"expected a list of parameter names, got {summarize(layers)}")
     eligible = nm_masks(model, 2, 4)
     wrong = [n for n in layers if n not in eligible]
     if wrong:
-        return _Choice(tuple(layers),
-                       f"{wrong[0]!r} cannot be stored 2:4 (the layers that can: {list(eligible)})")
-    return _Choice(tuple(sorted(layers)), "", storage_fraction(model, layers), accuracy_of(layers), budget)
+        return Invalid(f"{wrong[0]!r} cannot be stored 2:4 (the layers that can: {list(eligible)})")
+    return _Choice(tuple(sorted(layers)), storage_fraction(model, layers), accuracy_of(layers))
 
 
-def _good_enough(got: _Choice, expected: _Choice) -> bool:
-    return (not got.problem and got.storage <= got.budget
-            and got.accuracy >= expected.accuracy - ACCURACY_TOLERANCE)
+def _reaches(got: _Choice, expected: _Bar) -> bool:
+    return got.storage <= expected.budget and got.accuracy >= expected.accuracy - 1e-12
 
 
+@exercise("3.4", mirrors=[best_24_layers])
 def choose_24_layers(fn):
     """Exercise 3.4: a set of 2:4 layers whose fp16 storage fits the budget, with validation accuracy
     within one point of the best set that fits (measured, one-shot, on the validation split)."""
@@ -159,12 +169,13 @@ def choose_24_layers(fn):
             cache[key] = evaluate(one_shot_24(model, key), val_loader)
         return cache[key]
 
-    def measured(choose):
-        return lambda m, loader, budget: _outcome(model, budget, choose(m, loader, budget), accuracy_of)
+    def measured(m, loader, budget):
+        return _outcome(model, fn(m, loader, budget), accuracy_of)
 
-    def reference(m, loader, budget):
-        return best_24_layers(model, val_loader, budget, accuracy_of)
+    def bar(m, loader, budget):
+        best = best_24_layers(model, val_loader, budget, accuracy_of)
+        return _Bar(budget, accuracy_of(best) - ACCURACY_TOLERANCE)
 
     cases = [Case(f"ConvNet, storage at most {b:.0%} of dense fp16", (model, val_loader, b))
              for b in (0.75, 0.6)]
-    return run_check("3.4", measured(fn), measured(reference), cases, compare=_good_enough)
+    return run_check("3.4", measured, bar, cases, compare=_reaches)

@@ -12,9 +12,10 @@ from ..data import digits_loaders
 from ..models import load_pretrained
 from ..structured import input_channel_norms, prune_channels, prune_conv_pair
 from ..train import evaluate
-from . import Case, run_check, same, summarize
+from . import Case, Invalid, exercise, run_check, same, summarize
 
 
+@exercise("4.1", mirrors=[input_channel_norms])
 def input_channel_importance(fn):
     """Exercise 4.1: the L2 norm of each input channel's slice of a conv weight (Co, Ci, Kh, Kw)."""
     g = torch.Generator().manual_seed(0)
@@ -54,9 +55,9 @@ class _Pair:
         )
 
 
-def _pair(result) -> "_Pair | str":
+def _pair(result) -> "_Pair | Invalid":
     if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(m, nn.Conv2d) for m in result)):
-        return f"not a (conv, consumer) pair of nn.Conv2d: {type(result).__name__}"
+        return Invalid(f"expected a (conv, consumer) pair of nn.Conv2d, got {summarize(result)}")
     conv, consumer = result
     tensors = (
         conv.weight.detach(),
@@ -66,6 +67,7 @@ def _pair(result) -> "_Pair | str":
     return _Pair(conv.out_channels, consumer.in_channels, tensors)
 
 
+@exercise("4.2", mirrors=[prune_conv_pair])
 def keep_top_filters(fn):
     """Exercise 4.2: keep a conv's n_keep filters of largest L1 norm and fix the consumer's inputs."""
     torch.manual_seed(1)
@@ -75,9 +77,16 @@ def keep_top_filters(fn):
         Case("keep every filter", (nn.Conv2d(2, 4, 3), nn.Conv2d(4, 3, 3), 4)),
         Case("keep one filter", (nn.Conv2d(2, 5, 1), nn.Conv2d(5, 2, 3), 1)),
     ]
-    return run_check("4.2", lambda *a: _pair(fn(*a)), lambda *a: _pair(prune_conv_pair(*a)), cases)
+    def answer(conv, consumer, n_keep):
+        return _pair(fn(conv, consumer, n_keep))
+
+    def expected(conv, consumer, n_keep):
+        return _pair(prune_conv_pair(conv, consumer, n_keep))
+
+    return run_check("4.2", answer, expected, cases)
 
 
+@exercise("4.3", mirrors=[_largest_safe_ratio])
 def largest_safe_ratio(fn):
     """Exercise 4.3: the largest ratio whose accuracy is at most max_drop below dense, else 0.0."""
     ratios = (0.25, 0.5, 0.75)
@@ -110,43 +119,48 @@ def _convnet_and_scan():
 
 @dataclass(frozen=True)
 class _Ratios:
-    """What a choice of per-group ratios achieves once applied: MACs kept and validation accuracy."""
+    """What a valid choice of per-group ratios achieves once applied: MACs kept and validation accuracy."""
 
     ratios: dict
-    problem: str = ""
-    macs: float = 0.0
-    accuracy: float = 0.0
-    budget: float = 0.0
+    macs: float
+    accuracy: float
 
     def __repr__(self):
-        if self.problem:
-            return self.problem
         shown = {k: round(v, 3) for k, v in self.ratios.items()}
-        return (f"ratios {shown}: MACs kept {self.macs:.1%} (budget {self.budget:.0%}), "
-                f"validation accuracy {self.accuracy:.2%}")
+        return f"ratios {shown}: MACs kept {self.macs:.1%}, validation accuracy {self.accuracy:.2%}"
 
 
-def _measure(ratios, budget) -> _Ratios:
+@dataclass(frozen=True)
+class _Bar:
+    """What a choice must reach: the MAC budget, and one point below the library's choice."""
+
+    budget: float
+    accuracy: float
+
+    def __repr__(self):
+        return (f"MACs kept at most {self.budget:.0%} and validation accuracy at least {self.accuracy:.2%} "
+                "(one point below the library's choice from the same scan)")
+
+
+def _measure(ratios) -> "_Ratios | Invalid":
     model, val_loader, example, scan = _convnet_and_scan()
     if not isinstance(ratios, dict) or not all(isinstance(v, (int, float)) for v in ratios.values()):
-        return _Ratios({}, f"not a {{group name: ratio}} dict: {summarize(ratios)}")
+        return Invalid(f"expected a {{group name: ratio}} dict, got {summarize(ratios)}")
     unknown = [k for k in ratios if k not in scan.curves]
     if unknown:
-        return _Ratios(dict(ratios),
-                       f"{unknown[0]!r} is not a group of the scan (groups: {list(scan.curves)})")
+        return Invalid(f"{unknown[0]!r} is not a group of the scan (groups: {list(scan.curves)})")
     bad = [k for k, v in ratios.items() if not 0 <= v < 1]
     if bad:
-        return _Ratios(dict(ratios), f"ratio {ratios[bad[0]]!r} for {bad[0]!r} is not in [0, 1)")
+        return Invalid(f"ratio {ratios[bad[0]]!r} for {bad[0]!r} is not in [0, 1)")
     pruned = prune_channels(model, dict(ratios), example)
-    macs, accuracy = mac_fraction(model, pruned, example), evaluate(pruned, val_loader)
-    return _Ratios(dict(ratios), "", macs, accuracy, budget)
+    return _Ratios(dict(ratios), mac_fraction(model, pruned, example), evaluate(pruned, val_loader))
 
 
-def _fits_and_keeps_accuracy(got: _Ratios, expected: _Ratios) -> bool:
-    return (not got.problem and got.macs <= got.budget + 1e-9
-            and got.accuracy >= expected.accuracy - ACCURACY_TOLERANCE)
+def _reaches(got: _Ratios, expected: _Bar) -> bool:
+    return got.macs <= expected.budget + 1e-9 and got.accuracy >= expected.accuracy - 1e-12
 
 
+@exercise("4.4", mirrors=[ratios_for_mac_budget])
 def choose_channel_ratios(fn):
     """Exercise 4.4: per-group ratios whose pruned ConvNet keeps at most ``budget`` of the MACs and
     whose validation accuracy (before fine-tuning) is within one point of the library's choice
@@ -155,8 +169,11 @@ def choose_channel_ratios(fn):
     cases = [Case(f"ConvNet, keep at most {b:.0%} of the MACs (scan at ratios {SCAN_RATIOS})",
                   (model, example, scan, b)) for b in (0.5, 0.35)]
 
-    def measured(choose):
-        return lambda m, x, s, budget: _measure(choose(m, x, s, budget), budget)
+    def bar(model, example, scan, budget):
+        choice = ratios_for_mac_budget(model, example, scan, budget)
+        return _Bar(budget, _measure(choice).accuracy - ACCURACY_TOLERANCE)
 
-    return run_check("4.4", measured(fn), measured(ratios_for_mac_budget), cases,
-                     compare=_fits_and_keeps_accuracy)
+    def measured(model, example, scan, budget):
+        return _measure(fn(model, example, scan, budget))
+
+    return run_check("4.4", measured, bar, cases, compare=_reaches)

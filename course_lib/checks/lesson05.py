@@ -7,12 +7,13 @@ import torch
 from ..data import digits_loaders
 from ..models import load_pretrained
 from ..recipes import agp_sparsity as _agp_sparsity
+from ..recipes import agp_steps, iterative_prune
 from ..recipes import geometric_sparsities as _geometric_sparsities
-from ..recipes import iterative_prune
 from ..train import evaluate, seed_everything
-from . import Case, run_check, summarize
+from . import Case, Invalid, exercise, run_check, summarize
 
 
+@exercise("5.1", mirrors=[_agp_sparsity, agp_steps])
 def agp_sparsity(fn):
     """Exercise 5.1: the AGP schedule s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3, held at its ends."""
     cases = [
@@ -35,6 +36,7 @@ def _rounds_compare(got, expected) -> bool:
     )
 
 
+@exercise("5.2", mirrors=[_geometric_sparsities])
 def iterative_sparsities(fn):
     """Exercise 5.2: sparsity after each of ``rounds`` rounds that each prune the same fraction of the
     weights still alive, ending at ``final``."""
@@ -68,19 +70,16 @@ def schedule_validation_accuracy(schedule, seed: int) -> float:
 
 @dataclass(frozen=True)
 class _Design:
-    """A schedule and what it achieves: validation accuracy per seed (or why it was not run)."""
+    """A valid schedule and what it achieves: validation accuracy per seed."""
 
-    schedule: tuple = ()
-    problem: str = ""
-    accuracies: tuple = ()
+    schedule: tuple
+    accuracies: tuple
 
     @property
     def accuracy(self) -> float:
         return sum(self.accuracies) / len(self.accuracies)
 
     def __repr__(self):
-        if self.problem:
-            return self.problem
         per_seed = ", ".join(f"{a:.1%}" for a in self.accuracies)
         return (f"schedule {[round(s, 3) for s in self.schedule]}: mean validation accuracy "
                 f"{self.accuracy:.1%} (seeds {list(DESIGN_SEEDS)}: {per_seed})")
@@ -99,30 +98,35 @@ class _Target:
 def _problem(schedule, final: float, epochs: int) -> str:
     """Why ``schedule`` is not a valid design for ``final`` in ``epochs`` epochs ('' when it is)."""
     if not isinstance(schedule, (list, tuple)) or not all(isinstance(s, (int, float)) for s in schedule):
-        return f"not a list of sparsities: {summarize(schedule)}"
+        return f"expected a list of sparsities, got {summarize(schedule)}"
     if len(schedule) != epochs:
         return f"{len(schedule)} sparsities for {epochs} epochs: give one per epoch"
     if not all(0 <= s < 1 for s in schedule):
         return f"every sparsity must be in [0, 1), got {list(schedule)}"
-    if any(b < a for a, b in zip(schedule, schedule[1:])):
-        return f"sparsity may not fall (held masks cannot grow back), got {list(schedule)}"
+    falls = [e for e in range(1, epochs) if schedule[e] < schedule[e - 1]]
+    if falls:
+        e = falls[0]
+        return (f"the sparsity falls from {schedule[e - 1]!r} (epoch {e}) to {schedule[e]!r} "
+                f"(epoch {e + 1}), but a held mask cannot grow back: each entry must be at least the one "
+                "before")
     if abs(schedule[-1] - final) > 1e-9:
         return f"the last epoch must run at the final sparsity {final:.0%}, got {schedule[-1]!r}"
     return ""
 
 
-def _measure_design(schedule, final: float, epochs: int) -> _Design:
+def _measure_design(schedule, final: float, epochs: int) -> "_Design | Invalid":
     problem = _problem(schedule, final, epochs)
     if problem:
-        return _Design(problem=problem)
+        return Invalid(problem)
     accuracies = tuple(schedule_validation_accuracy(schedule, seed) for seed in DESIGN_SEEDS)
-    return _Design(tuple(schedule), "", accuracies)
+    return _Design(tuple(schedule), accuracies)
 
 
-def _reaches_target(got, expected: _Target) -> bool:
-    return isinstance(got, _Design) and not got.problem and got.accuracy >= DESIGN_TARGET
+def _reaches_target(got: _Design, expected: _Target) -> bool:
+    return got.accuracy >= DESIGN_TARGET
 
 
+@exercise("5.3")
 def design_schedule(fn):
     """Exercise 5.3: ``fn(final, epochs)`` is a list of ``epochs`` sparsities (one per epoch of masked
     training, non-decreasing, the last equal to ``final``). For 95% in four epochs the trained ConvNet

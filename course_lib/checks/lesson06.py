@@ -11,13 +11,14 @@ from ..recipes import lora_linear as _lora_linear
 from ..recipes import prune_post_training
 from ..recipes.post_training import POST_TRAINING_RECIPES, choose_post_training, post_training_sweep
 from ..train import evaluate
-from . import Case, CheckResult, run_check
+from . import Case, CheckResult, call_learner, exercise, run_check
 
 
 def _random(*shape, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+@exercise("6.1", mirrors=[_lora_linear])
 def lora_forward(fn):
     """Exercise 6.1: a LoRA linear layer's output x W^T + bias + scale * (x A^T) B^T."""
     cases = [
@@ -37,6 +38,7 @@ def lora_forward(fn):
     return run_check("6.1", fn, _lora_linear, cases)
 
 
+@exercise("6.2", mirrors=[_adapter_parameters])
 def lora_parameters(fn):
     """Exercise 6.2: trainable numbers of a rank-r adapter on a weight (C_out, ...): r * (fan_in + C_out)."""
     cases = [
@@ -48,6 +50,7 @@ def lora_parameters(fn):
     return run_check("6.2", fn, _adapter_parameters, cases)
 
 
+@exercise("6.3", mirrors=[_wanda_scores])
 def wanda_scores(fn):
     """Exercise 6.3: Wanda's |W_ij| * ||X_j||_2 for a Linear weight (C_out, C_in) and inputs (N, C_in)."""
 
@@ -80,6 +83,7 @@ def _choice_setup():
     return load_pretrained("convnet"), splits.train.x[order[:128]], make_loader(splits.validation, 512)
 
 
+@exercise("6.4", mirrors=[choose_post_training])
 def post_training_choice(fn, max_drop: float = CHOICE_MAX_DROP) -> CheckResult:
     """Exercise 6.4: ``fn(dense, calibration, val_loader, sparsities, max_drop)`` returns a
     (recipe, sparsity) pair. Measured here: the dense model pruned after training with that choice
@@ -87,13 +91,7 @@ def post_training_choice(fn, max_drop: float = CHOICE_MAX_DROP) -> CheckResult:
     recipe in ``POST_TRAINING_RECIPES`` on the grid that meets the target."""
     where = f"Exercise 6.4, case 1 (validation accuracy at most {max_drop:.0%} below dense)"
     dense, calibration, val_loader = _choice_setup()
-    try:
-        choice = fn(dense, calibration, val_loader, CHOICE_SPARSITIES, max_drop)
-    except NotImplementedError:
-        return CheckResult("6.4", False, "Exercise 6.4 is not done yet: replace `raise NotImplementedError` "
-                           "in the exercise cell with your code, run that cell, then run this check again.")
-    except Exception as err:  # the learner's code failed: report it, not a traceback
-        return CheckResult("6.4", False, f"✗ {where}: raised {type(err).__name__}: {err}")
+    choice = call_learner("6.4", where, fn, dense, calibration, val_loader, CHOICE_SPARSITIES, max_drop)
     if not (isinstance(choice, tuple) and len(choice) == 2 and choice[0] in POST_TRAINING_RECIPES
             and choice[1] in CHOICE_SPARSITIES):
         return CheckResult("6.4", False, f"✗ {where}: expected a pair (recipe, sparsity) with a recipe "

@@ -3,7 +3,7 @@
 import torch
 
 from .. import core, hardware
-from . import Case, run_check, same
+from . import Case, Invalid, exercise, run_check, same, summarize
 
 
 def _same_integers(got, expected) -> bool:
@@ -16,6 +16,7 @@ def _row_pointers(dense: torch.Tensor) -> torch.Tensor:
     return hardware.encode(dense, "csr").row_ptr.long()
 
 
+@exercise("7.1", mirrors=[hardware.encode])
 def row_pointers(fn):
     """Exercise 7.1: CSR's row pointers (R + 1,) of a dense (R, C) matrix."""
     g = torch.Generator().manual_seed(7)
@@ -39,6 +40,7 @@ def _decode_relative(values: torch.Tensor, gaps: torch.Tensor, length: int) -> t
     return column.to_dense()[:, 0]
 
 
+@exercise("7.2")
 def decode_relative(fn):
     """Exercise 7.2: one column of EIE's relative indexing back to a dense column (length,)."""
     cases = [
@@ -87,6 +89,7 @@ def _pruned(rows: int, cols: int, sparsity: float, dtype: torch.dtype, seed: int
     return hardware.prune_matrix(weight, sparsity, dtype)
 
 
+@exercise("7.3")
 def choose_storage(fn):
     """Exercise 7.3: ``fn(matrix)`` returns (format, index_bits); the check encodes the matrix that
     way and compares the bytes really stored with the fewest any choice achieves."""
@@ -99,12 +102,13 @@ def choose_storage(fn):
         Case("wide 16x4096, fp32, 99.5% sparse", (_pruned(16, 4096, 0.995, torch.float32, 5),)),
     ]
 
-    def measured(choose):
-        def bytes_of(matrix):
-            choice = choose(matrix)
-            if not (isinstance(choice, tuple) and len(choice) == 2):
-                raise TypeError(f"expected a pair (format, index_bits), got {choice!r}")
+    def bytes_of(matrix):
+        choice = fn(matrix)
+        if not (isinstance(choice, tuple) and len(choice) == 2):
+            return Invalid(f"expected a pair (format, index_bits), got {summarize(choice)}")
+        try:
             return stored_bytes(matrix, *choice)
-        return bytes_of
+        except (TypeError, ValueError) as err:  # an unknown format, or an index too narrow for this matrix
+            return Invalid(f"{choice} cannot store this matrix: {err}")
 
-    return run_check("7.3", measured(fn), _smallest_bytes, cases)
+    return run_check("7.3", bytes_of, _smallest_bytes, cases)

@@ -12,7 +12,7 @@ from ..hardware import (
     simulate_spgemm,
     sparse_matrix,
 )
-from . import Case, run_check
+from . import Case, Invalid, exercise, run_check
 
 
 def _same_array(got, expected) -> bool:
@@ -23,6 +23,7 @@ def _csr(rows):
     return sp.csr_matrix(np.array(rows, dtype=float))
 
 
+@exercise("8.1", mirrors=[count_multiplications])
 def outer_product_multiplications(fn):
     """Exercise 8.1: multiplications of the outer product A @ B (scipy CSR inputs) -> int."""
     cases = [
@@ -36,6 +37,7 @@ def outer_product_multiplications(fn):
     return run_check("8.1", fn, lambda A, B: count_multiplications(A, B), cases)
 
 
+@exercise("8.2", mirrors=[condense])
 def condense_columns(fn):
     """Exercise 8.2: condensed column indices of A, (M, longest row's nnz), padded with -1."""
     cases = [
@@ -48,6 +50,7 @@ def condense_columns(fn):
     return run_check("8.2", fn, lambda A: condense(A)[1], cases, compare=_same_array)
 
 
+@exercise("8.3", mirrors=[linear_zero_outputs])
 def zero_outputs(fn):
     """Exercise 8.3: which outputs of y = W x are surely zero, given W (out, in) and zero inputs."""
     g = torch.Generator().manual_seed(8)
@@ -76,6 +79,7 @@ def _dense(rows, cols, seed):
     return sp.csr_matrix(values)
 
 
+@exercise("8.4", mirrors=[simulate_spgemm])
 def choose_dataflow(fn):
     """Exercise 8.4: ``fn(A, B, hw)`` returns "inner" or "outer" from predicted DRAM traffic; the
     check simulates both and accepts the one that really moves fewer bytes (either one on a tie)."""
@@ -93,13 +97,13 @@ def choose_dataflow(fn):
              (sparse_matrix("banded", 1500, 0.002, 0),) * 2 + (tiny,)),
     ]
 
-    def traffic_of(choose):
-        def measured(A, B, hw):
-            choice = choose(A, B, hw)
-            if choice not in ("inner", "outer"):
-                raise ValueError(f'expected "inner" or "outer", got {choice!r}')
-            return _dram(A, B, hw, choice)
-        return measured
+    def traffic_of_choice(A, B, hw):
+        choice = fn(A, B, hw)
+        if choice not in ("inner", "outer"):
+            return Invalid(f'expected "inner" or "outer", got {choice!r}')
+        return _dram(A, B, hw, choice)
 
-    return run_check("8.4", traffic_of(fn),
-                     lambda A, B, hw: min(_dram(A, B, hw, "inner"), _dram(A, B, hw, "outer")), cases)
+    def least_traffic(A, B, hw):
+        return min(_dram(A, B, hw, "inner"), _dram(A, B, hw, "outer"))
+
+    return run_check("8.4", traffic_of_choice, least_traffic, cases)

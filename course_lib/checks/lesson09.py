@@ -9,9 +9,10 @@ from ..analysis import best_within_budget as _best_within_budget
 from ..hardware import energy_pj as _energy_pj
 from ..recipes import topk_mask as _topk_mask
 from ..structured import prune_channels
-from . import Case, CheckResult, run_check
+from . import Case, CheckResult, call_learner, exercise, failed, run_check
 
 
+@exercise("9.2", mirrors=[_topk_mask])
 def topk_mask(fn):
     """Exercise 9.2: per input (row), True at the k largest channel scores; ties to the higher index."""
     g = torch.Generator().manual_seed(0)
@@ -26,6 +27,7 @@ def topk_mask(fn):
     return run_check("9.2", fn, _topk_mask, cases)
 
 
+@exercise("9.3", mirrors=[_best_within_budget])
 def best_within_budget(fn):
     """Exercise 9.3: the index of the best-scoring candidate with cost <= budget; ties to the lower
     cost, then the earlier candidate."""
@@ -39,6 +41,7 @@ def best_within_budget(fn):
     return run_check("9.3", fn, _best_within_budget, cases)
 
 
+@exercise("9.1", mirrors=[_energy_pj])
 def energy_pj(fn):
     """Exercise 9.1: DRAM reads of the weight bytes (one 32-bit read per 4 bytes) plus a float
     multiply and a float add per MAC, in pJ."""
@@ -56,10 +59,7 @@ DESIGN_MIN_ACCURACY = 0.90  # validation accuracy after one epoch of fine-tuning
 DESIGN = "9.4"
 
 
-def _design_fail(message: str) -> CheckResult:
-    return CheckResult(DESIGN, False, f"✗ Exercise {DESIGN}: {message}")
-
-
+@exercise(DESIGN)
 def design_ratios(fn, model=None, seed: int = 0) -> CheckResult:
     """Exercise 9.4 (design): ``fn()`` returns per-group channel ratios for the shipped ConvNet.
 
@@ -68,24 +68,17 @@ def design_ratios(fn, model=None, seed: int = 0) -> CheckResult:
     reaches ``DESIGN_MIN_ACCURACY`` on the validation split after one epoch of fine-tuning
     (lr 1e-3, seeded with ``seed``). The check measures the outcome; any setting that meets both wins.
     """
-    try:
-        ratios = fn()
-    except NotImplementedError:
-        return CheckResult(DESIGN, False, f"Exercise {DESIGN} is not done yet: replace `raise "
-                           "NotImplementedError` in the exercise cell with your code, run that cell, then "
-                           "run this check again.")
-    except Exception as err:  # the learner's code failed: report it, not a traceback
-        return _design_fail(f"choose_ratios() raised {type(err).__name__}: {err}")
+    ratios = call_learner(DESIGN, f"Exercise {DESIGN}: choose_ratios()", fn)
     model = models.load_pretrained("convnet") if model is None else model
     example = torch.zeros(1, 1, 8, 8)
     cost = ChannelCostModel(model, example)
     try:
         fraction = cost.macs_kept(ratios)
     except (TypeError, ValueError) as err:
-        return _design_fail(f"case 1 (the setting is valid): expected a dict {{group: ratio in [0, 1)}} "
+        return failed(DESIGN, f"case 1 (the setting is valid): expected a dict {{group: ratio in [0, 1)}} "
                             f"over the groups {sorted(cost.channels)}; got {ratios!r}, which raised: {err}")
     if fraction > DESIGN_MAC_BUDGET:
-        return _design_fail(f"case 2 (the MAC budget): expected at most {DESIGN_MAC_BUDGET:.0%} of the "
+        return failed(DESIGN, f"case 2 (the MAC budget): expected at most {DESIGN_MAC_BUDGET:.0%} of the "
                             f"dense MACs, got {fraction:.1%} with {ratios}")
     splits = data.digits_splits()
     pruned = prune_channels(model, ratios, example)
@@ -94,7 +87,7 @@ def design_ratios(fn, model=None, seed: int = 0) -> CheckResult:
     train.fine_tune(pruned, loader, epochs=1, lr=1e-3, progress=False)
     accuracy = train.evaluate(pruned, data.make_loader(splits.validation, 512))
     if accuracy < DESIGN_MIN_ACCURACY:
-        return _design_fail(f"case 3 (the accuracy target): expected at least {DESIGN_MIN_ACCURACY:.0%} "
+        return failed(DESIGN, f"case 3 (the accuracy target): expected at least {DESIGN_MIN_ACCURACY:.0%} "
                             f"validation accuracy after one epoch of fine-tuning, got {accuracy:.1%} "
                             f"at {fraction:.1%} of the MACs with {ratios}")
     return CheckResult(DESIGN, True, f"✓ Exercise {DESIGN}: {fraction:.1%} of the dense MACs and "

@@ -13,10 +13,16 @@ from ..analysis.language import EVAL_CHARS, window_losses
 from ..data import calibration_windows, shakespeare_splits
 from ..models import CharConfig, CharTransformer, load_pretrained
 from ..models.transformer import rescale_features as _rescale_features
-from ..recipes.post_training import default_blocks, prunable_layers, prune_post_training
+from ..pruning.criteria import wanda_scores as _wanda_scores
+from ..recipes.post_training import (
+    default_blocks,
+    depth_ramp_sparsities,
+    prunable_layers,
+    prune_post_training,
+)
 from ..recipes.sparsegpt import inverse_hessian_factor
 from ..recipes.sparsegpt import sparsegpt_block as _sparsegpt_block
-from . import Case, run_check, same, summarize
+from . import Case, exercise, run_check, same, summarize
 
 
 def _random(*shape, seed: int, dtype=torch.float32) -> torch.Tensor:
@@ -35,6 +41,7 @@ def _diagonal_obs_saliency(weight: torch.Tensor, inputs: torch.Tensor) -> torch.
     return weight.square() / (2 / h_diag)
 
 
+@exercise("10.1", mirrors=[_wanda_scores])
 def diagonal_obs_saliency(fn):
     """Exercise 10.1: ``fn(weight, inputs)`` is Optimal Brain Surgeon's saliency w_q² / (2 [H⁻¹]_qq) of
     every weight of ``weight`` (out, in) when the Hessian H = 2 XᵀX of the inputs X (tokens, in) is
@@ -57,6 +64,7 @@ def _block_case(description: str, out: int, width: int, sparsity: float, seed: i
                 (_random(out, width, seed=seed + 1, dtype=torch.float64), u, sparsity))
 
 
+@exercise("10.2", mirrors=[_sparsegpt_block])
 def sparsegpt_block(fn):
     """Exercise 10.2: ``fn(w, u, sparsity)`` prunes one block of columns ``w`` (out, b) with SparseGPT,
     given the block ``u`` (b, b) of the upper Cholesky factor of H⁻¹: the mask from the saliency
@@ -115,6 +123,7 @@ def _rescaling(fn, channels, alpha) -> _Rescaled:
         return _Rescaled(torch.equal(model(x), scaled(x)), wrong)
 
 
+@exercise("10.3", mirrors=[_rescale_features])
 def rescale_features(fn):
     """Exercise 10.3: ``fn(model, channels, alpha)`` returns a copy of the CharTransformer that computes
     exactly the same outputs, with the hidden ``channels`` entering every block's q, k, v and first MLP
@@ -197,6 +206,7 @@ def _beats_uniform(got, expected: _Goal) -> bool:
             and got.loss <= expected.uniform.loss - DESIGN_MARGIN)
 
 
+@exercise("10.4", mirrors=[depth_ramp_sparsities])
 def allocate_sparsity(fn):
     """Exercise 10.4: ``fn(layer_sizes, target)`` gives each block Linear its own sparsity. Wanda prunes
     the character model with them; the check measures the fraction removed (at least ``target``) and
