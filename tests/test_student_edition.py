@@ -81,11 +81,6 @@ def test_no_solution_text_leaks_into_the_student_edition(path, student_dir):
 # Prose that points at a solution: the student edition has none to point at.
 SOLUTION_TALK = re.compile(
     r"\b(reference|model|sample|our|my) (solution|answer)s?\b|\bsolutions? (above|below)\b", re.IGNORECASE)
-# Leaks the scan finds in lessons edited elsewhere: strict, so each marker must go once its leak is fixed.
-KNOWN_LEAKS = {
-    "03_nm_sparsity": "cell 8 names nm_sparsity.nm_mask right after Exercise 3.1",
-    "04_channel_pruning": "cell 30 names analysis.ratios_for_mac_budget right after Exercise 4.4",
-}
 CHECK_MODULE = re.compile(r"from course_lib\.checks import (lesson\d+) as check")
 CHECK_CALL = re.compile(r"\bcheck\.(\w+)\(")
 
@@ -109,12 +104,7 @@ def _exercise_neighbourhoods(notebook):
         yield CHECK_CALL.search(cells[check_cell].source).group(1), "\n".join(before + after)
 
 
-def _known(path):
-    leak = KNOWN_LEAKS.get(path.stem)
-    return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=leak)) if leak else path
-
-
-@pytest.mark.parametrize("path", [_known(p) for p in NOTEBOOKS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_student_markdown_points_at_a_solution_or_names_the_answers_function(path, student_dir):
     notebook = nbformat.read(student_dir / path.name, as_version=4)
     for index, cell in enumerate(notebook.cells):
