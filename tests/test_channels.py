@@ -293,7 +293,7 @@ def test_pruning_equals_masking_what_consumers_read(name, model, x, ratio):
     masked = copy.deepcopy(model)
     layers = dict(masked.named_modules())
     for g in (g for g in groups if g.prunable):
-        kept = structured.keep_indices(scores[g.name], ratio)
+        kept = structured.kept_indices(scores[g.name], ratio)
         assert 1 <= len(kept) == g.channels - structured.n_pruned(g.channels, ratio)
         dropped = torch.ones(g.channels, dtype=torch.bool)
         dropped[kept] = False
@@ -383,7 +383,7 @@ def test_same_channels_as_torch_pruning_give_the_same_model(name, model, x):
     layers = dict(reference.named_modules())
     for g in (g for g in groups if g.prunable):
         dropped = torch.ones(g.channels, dtype=torch.bool)
-        dropped[structured.keep_indices(scores[g.name], 0.4)] = False
+        dropped[structured.kept_indices(scores[g.name], 0.4)] = False
         leader = layers[g.producers[0]]
         how = tp.prune_conv_out_channels if isinstance(leader, nn.Conv2d) else tp.prune_linear_out_channels
         tp_group = graph.get_pruning_group(leader, how, idxs=dropped.nonzero().flatten().tolist())

@@ -39,14 +39,14 @@ def test_topk_mask_breaks_ties_toward_the_higher_index_and_checks_k():
 
 def test_keeping_every_channel_computes_exactly_the_model(setup):
     model, gates, _, test = setup
-    gated = recipes.gated_copy(model, STAGES, gates, keep=1.0)
+    gated = recipes.gated_copy(model, STAGES, gates, kept_fraction=1.0)
     with torch.no_grad():
         assert torch.allclose(gated(test.x), model(test.x), atol=1e-6)
 
 
 def test_gated_stage_zeroes_all_but_k_channels_and_skipping_gives_the_same_output(setup):
     model, gates, _, test = setup
-    gated = recipes.gated_copy(model, STAGES, gates, keep=0.25)
+    gated = recipes.gated_copy(model, STAGES, gates, kept_fraction=0.25)
     with torch.no_grad():
         h = gated.relu(gated.bn1(gated.conv1(test.x[:8])))
         out = gated.conv2(h)  # (8, 32, 8, 8)
@@ -90,7 +90,7 @@ def test_compare_reports_both_models_and_leaves_the_model_alone(setup):
 
 def test_bad_arguments_are_clear_errors(setup):
     model, gates, x, _ = setup
-    with pytest.raises(ValueError, match="keep must be in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="kept_fraction must be in \\(0, 1\\]"):
         recipes.gated_copy(model, STAGES, gates, 0.0)
     with pytest.raises(ValueError, match="must name a Conv2d and its BatchNorm2d"):
         recipes.fit_gates(model, {"conv2": "bn3x"}, x)
@@ -140,10 +140,10 @@ def test_gating_tradeoff_and_lookup(setup):
     keeps = (0.25, 0.5)
     rows = recipes.gating_tradeoff(model, STAGES, gates, keeps, x, loader)
     assert rows == [recipes.gated_vs_static(model, STAGES, gates, k, x, loader) for k in keeps]
-    assert recipes.lookup_keep(keeps, rows, 0.5) is rows[1]
+    assert recipes.lookup_kept_fraction(keeps, rows, 0.5) is rows[1]
     with pytest.raises(ValueError, match="was not computed"):
-        recipes.lookup_keep(keeps, rows, 0.375)
+        recipes.lookup_kept_fraction(keeps, rows, 0.375)
     with pytest.raises(ValueError, match="same length"):
-        recipes.lookup_keep(keeps, rows[:1], 0.25)
+        recipes.lookup_kept_fraction(keeps, rows[:1], 0.25)
     with pytest.raises(ValueError, match="at least one"):
         recipes.gating_tradeoff(model, STAGES, gates, (), x, loader)

@@ -78,7 +78,7 @@ def test_removing_mlp_units_equals_zeroing_them():
     with torch.no_grad():
         zeroed.blocks[0].mlp.proj.weight[:, 1::2] = 0
     torch.testing.assert_close(removed(x), zeroed(x))
-    with pytest.raises(ValueError, match=r"keep\[0\] must hold distinct indices in \[0, 39\]"):
+    with pytest.raises(ValueError, match=r"kept\[0\] must hold distinct indices in \[0, 39\]"):
         remove_mlp_units(model, [[0, 0], list(range(40))])
 
 

@@ -131,25 +131,26 @@ class Latency:
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, example: torch.Tensor, warmup: int = 5, repeats: int = 30) -> Latency:
-    """Time ``model(example)`` in eval mode: ``warmup`` untimed runs, then the median of ``repeats``."""
+def measure_latency(model: nn.Module, example_input: torch.Tensor, warmup: int = 5,
+                    repeats: int = 30) -> Latency:
+    """Time ``model(example_input)`` in eval mode: ``warmup`` untimed runs, then the median of ``repeats``."""
     check_positive_int("repeats", repeats)
     check_int_in_range("warmup", warmup, 0)
     times = []
     with eval_mode(model):
         for _ in range(warmup):
-            model(example)
+            model(example_input)
         for _ in range(repeats):
             start = time.perf_counter()
-            model(example)
+            model(example_input)
             times.append((time.perf_counter() - start) * 1e3)
     return Latency(statistics.median(times), min(times), max(times), repeats, torch.get_num_threads())
 
 
 def interleaved_latency(
-    models: list[nn.Module], example: torch.Tensor, rounds: int = 5, repeats: int = 5
+    models: list[nn.Module], example_input: torch.Tensor, rounds: int = 5, repeats: int = 5
 ) -> list[dict[str, float]]:
-    """CPU latency (ms) of each model on ``example``, measured in ``rounds`` alternating turns.
+    """CPU latency (ms) of each model on ``example_input``, measured in ``rounds`` alternating turns.
 
     Each turn times every model with ``measure_latency`` (``repeats`` runs). Returns, per
     model, ``{"median": median over turns of each turn's median, "min": fastest run}``. Alternating
@@ -157,7 +158,8 @@ def interleaved_latency(
     time without interference at all, which is the steadier figure on a busy machine.
     """
     check_positive_int("rounds", rounds)
-    turns = [[measure_latency(m, example, warmup=1, repeats=repeats) for m in models] for _ in range(rounds)]
+    turns = [[measure_latency(m, example_input, warmup=1, repeats=repeats) for m in models]
+             for _ in range(rounds)]
     medians = torch.tensor([[t.median_ms for t in turn] for turn in turns]).median(dim=0).values
     fastest = torch.tensor([[t.min_ms for t in turn] for turn in turns]).min(dim=0).values
     return [{"median": m, "min": f} for m, f in zip(medians.tolist(), fastest.tolist())]

@@ -55,12 +55,13 @@ def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return keep_largest_per_row(scores, scores.shape[1] - k)
 
 
-def kept_channels(channels: int, keep: float) -> int:
-    """Channels a gate keeps of ``channels`` at fraction ``keep`` in (0, 1]: round(keep * C), at least 1."""
-    keep = check_fraction("keep", keep)
-    if keep == 0:
-        raise ValueError("keep must be in (0, 1]: a gate keeps at least one channel, got 0")
-    return max(1, round(keep * channels))
+def kept_channels(channels: int, kept_fraction: float) -> int:
+    """Channels a gate keeps of ``channels`` at fraction ``kept_fraction`` in (0, 1]: round(kept_fraction *
+    C), at least 1."""
+    kept_fraction = check_fraction("kept_fraction", kept_fraction)
+    if kept_fraction == 0:
+        raise ValueError("kept_fraction must be in (0, 1]: a gate keeps at least one channel, got 0")
+    return max(1, round(kept_fraction * channels))
 
 
 class GatedStage(nn.Module):
@@ -80,23 +81,23 @@ class GatedStage(nn.Module):
 
     def forward(self, x):
         scores = self.gate(x.mean(dim=(2, 3)))  # (B, C_out)
-        keep = topk_mask(scores.detach(), self.k).to(scores.dtype)
+        mask = topk_mask(scores.detach(), self.k).to(scores.dtype)
         if self.training and scores.requires_grad:
-            keep = keep + _surrogate(scores, self.k) - _surrogate(scores, self.k).detach()  # same value
-        return self.bn(self.conv(x)) * keep[:, :, None, None]
+            mask = mask + _surrogate(scores, self.k) - _surrogate(scores, self.k).detach()  # same value
+        return self.bn(self.conv(x)) * mask[:, :, None, None]
 
     @torch.no_grad()
     def forward_skipping(self, x):
         """The same output, computing only the kept filters of each input (eval mode)."""
         out = []
-        for xi, keep in zip(x, self.mask(x)):  # one input at a time: (C_in, H, W), (C_out,)
-            w = self.conv.weight[keep]  # (k, C_in, Kh, Kw)
+        for xi, mask in zip(x, self.mask(x)):  # one input at a time: (C_in, H, W), (C_out,)
+            w = self.conv.weight[mask]  # (k, C_in, Kh, Kw)
             y = nn.functional.conv2d(xi[None], w, None, self.conv.stride, self.conv.padding)
-            scale = self.bn.weight[keep] / (self.bn.running_var[keep] + self.bn.eps).sqrt()
-            mean, shift = self.bn.running_mean[keep], self.bn.bias[keep]
+            scale = self.bn.weight[mask] / (self.bn.running_var[mask] + self.bn.eps).sqrt()
+            mean, shift = self.bn.running_mean[mask], self.bn.bias[mask]
             y = (y - mean[:, None, None]) * scale[:, None, None] + shift[:, None, None]
             full = y.new_zeros(1, self.conv.out_channels, *y.shape[2:])
-            full[:, keep] = y
+            full[:, mask] = y
             out.append(full)
         return torch.cat(out)
 
@@ -176,10 +177,10 @@ def fit_gates(model: nn.Module, stages: dict[str, str], x: torch.Tensor) -> dict
 
 
 def gated_copy(
-    model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float,
+    model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], kept_fraction: float,
     trainable: bool = False,
 ) -> nn.Module:
-    """A deep copy of ``model`` whose gated convs keep ``kept_channels(C, keep)`` channels per input.
+    """A deep copy of ``model`` whose gated convs keep ``kept_channels(C, kept_fraction)`` channels per input.
 
     Each conv in ``stages`` becomes a ``GatedStage`` (conv, its BatchNorm, its gate) and the
     BatchNorm's own slot becomes ``nn.Identity``; the model's forward must apply conv then BatchNorm
@@ -191,7 +192,7 @@ def gated_copy(
     gated = copy.deepcopy(model)
     modules = dict(gated.named_modules())
     for conv, bn in stages.items():
-        k = kept_channels(modules[conv].out_channels, keep)
+        k = kept_channels(modules[conv].out_channels, kept_fraction)
         gate = copy.deepcopy(gates[conv]).requires_grad_(bool(trainable))
         stage = GatedStage(modules[conv], modules[bn], gate, k)
         set_submodule(gated, conv, stage)
@@ -199,8 +200,9 @@ def gated_copy(
     return gated.eval()
 
 
-def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, str], keep: float) -> float:
-    """Average MACs per input of ``gated_copy(model, stages, gates, keep)``: every layer's dense MACs
+def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, str],
+               kept_fraction: float) -> float:
+    """Average MACs per input of ``gated_copy(model, stages, gates, kept_fraction)``: every layer's dense MACs
     scaled by its kept input and output channel fractions, plus the gates' own MACs.
 
     The same count as ``analysis.ChannelCostModel.macs`` for the static model pruned to the same
@@ -208,56 +210,58 @@ def gated_macs(model: nn.Module, example_input: torch.Tensor, stages: dict[str, 
     stages = _check_stages(model, stages)
     modules = dict(model.named_modules())
     gates = sum(modules[c].in_channels * modules[c].out_channels for c in stages)
-    return ChannelCostModel(model, example_input).macs(_static_ratios(model, stages, keep)) + gates
+    return ChannelCostModel(model, example_input).macs(_static_ratios(model, stages, kept_fraction)) + gates
 
 
-def _static_ratios(model: nn.Module, stages: dict[str, str], keep: float) -> dict[str, float]:
+def _static_ratios(model: nn.Module, stages: dict[str, str], kept_fraction: float) -> dict[str, float]:
     """Ratios for ``structured.prune_channels`` that keep the channel counts the gates keep."""
     modules = dict(model.named_modules())
-    return {c: 1 - kept_channels(modules[c].out_channels, keep) / modules[c].out_channels for c in stages}
+    return {c: 1 - kept_channels(modules[c].out_channels, kept_fraction) / modules[c].out_channels
+            for c in stages}
 
 
-def static_copy(model: nn.Module, stages: dict[str, str], keep: float, x: torch.Tensor) -> nn.Module:
+def static_copy(model: nn.Module, stages: dict[str, str], kept_fraction: float, x: torch.Tensor) -> nn.Module:
     """The static baseline: ``structured.prune_channels`` removes, for every input alike, the channels
     of lowest *average* ``channel_saliency`` over ``x``, keeping the channel counts the gates keep."""
     stages = _check_stages(model, stages)
     mean = {c: s.mean(dim=0) for c, s in channel_saliency(model, stages, x).items()}  # (C_out,) each
-    return prune_channels(model, _static_ratios(model, stages, keep), x[:1], scores=mean)
+    return prune_channels(model, _static_ratios(model, stages, kept_fraction), x[:1], scores=mean)
 
 
-def gated_vs_static(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keep: float,
-            calibration_x: torch.Tensor, loader) -> dict[str, dict[str, float]]:
-    """Dynamic vs static at one ``keep`` fraction (the slider's work; ``model`` is not changed):
+def gated_vs_static(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear],
+                    kept_fraction: float, calibration_x: torch.Tensor, loader) -> dict[str, dict[str, float]]:
+    """Dynamic vs static at one ``kept_fraction`` (the slider's work; ``model`` is not changed):
     ``{"dynamic" | "static": {"macs": average MACs per input, "accuracy": on loader}}``. Both keep
     the same channel counts; the dynamic model also pays for its gates."""
 
-    static = static_copy(model, stages, keep, calibration_x)
+    static = static_copy(model, stages, kept_fraction, calibration_x)
     shape = tuple(calibration_x.shape[1:])
     return {
-        "dynamic": {"macs": gated_macs(model, calibration_x[:1], stages, keep),
-                    "accuracy": evaluate(gated_copy(model, stages, gates, keep), loader)},
+        "dynamic": {"macs": gated_macs(model, calibration_x[:1], stages, kept_fraction),
+                    "accuracy": evaluate(gated_copy(model, stages, gates, kept_fraction), loader)},
         "static": {"macs": count_macs(static, shape), "accuracy": evaluate(static, loader)},
     }
 
 
-def gating_tradeoff(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], keeps,
+def gating_tradeoff(model: nn.Module, stages: dict[str, str], gates: dict[str, nn.Linear], kept_fractions,
                     calibration_x: torch.Tensor, loader) -> list[dict[str, dict[str, float]]]:
-    """``gated_vs_static`` at every kept fraction in ``keeps``, computed once (a slider then only
+    """``gated_vs_static`` at every kept fraction in ``kept_fractions``, computed once (a slider then only
     looks up)."""
-    keeps = [check_fraction("keeps", k) for k in keeps]
-    if not keeps:
+    kept_fractions = [check_fraction("kept_fractions", k) for k in kept_fractions]
+    if not kept_fractions:
         raise ValueError("keeps must hold at least one kept fraction in (0, 1], got none")
-    return [gated_vs_static(model, stages, gates, k, calibration_x, loader) for k in keeps]
+    return [gated_vs_static(model, stages, gates, k, calibration_x, loader) for k in kept_fractions]
 
 
-def lookup_keep(keeps, rows: list, keep: float):
-    """The row of ``rows`` (one per entry of ``keeps``, as from ``gating_tradeoff``) whose kept
-    fraction equals ``keep`` (to 1e-9); a ``keep`` that was not computed is an error naming the ones
-    that were."""
-    keeps = list(keeps)
-    if len(keeps) != len(rows):
-        raise ValueError(f"keeps and rows must have the same length, got {len(keeps)} and {len(rows)}")
-    for k, row in zip(keeps, rows):
-        if abs(k - keep) <= 1e-9:
+def lookup_kept_fraction(kept_fractions, rows: list, kept_fraction: float):
+    """The row of ``rows`` (one per entry of ``kept_fractions``, as from ``gating_tradeoff``) whose kept
+    fraction equals ``kept_fraction`` (to 1e-9); a ``kept_fraction`` that was not computed is an error
+    naming the ones that were."""
+    kept_fractions = list(kept_fractions)
+    if len(kept_fractions) != len(rows):
+        raise ValueError(f"kept_fractions and rows must have the same length, got {len(kept_fractions)} and "
+                         f"{len(rows)}")
+    for k, row in zip(kept_fractions, rows):
+        if abs(k - kept_fraction) <= 1e-9:
             return row
-    raise ValueError(f"keep={keep!r} was not computed; computed kept fractions: {keeps}")
+    raise ValueError(f"kept_fraction={kept_fraction!r} was not computed; computed: {kept_fractions}")

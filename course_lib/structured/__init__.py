@@ -30,7 +30,7 @@ from .scores import (  # noqa: F401
     pruned_overlap,
 )
 from .surgery import (  # noqa: F401
-    keep_indices,
+    kept_indices,
     prune_channels,
     prune_conv_pair,
     prune_groups,
@@ -67,7 +67,7 @@ __all__ = [
     "head_scores",
     "input_channel_norms",
     "input_columns",
-    "keep_indices",
+    "kept_indices",
     "mlp_unit_scores",
     "n_pruned",
     "op_kind",

@@ -33,24 +33,24 @@ def _replace_parameter(module: nn.Module, attr: str, tensor: torch.Tensor) -> No
 
 
 @torch.no_grad()
-def shrink_outputs(module: nn.Module, keep: torch.Tensor) -> None:
-    """Keep only output channels ``keep`` (sorted indices) of a Conv2d, Linear or BatchNorm, in place."""
+def shrink_outputs(module: nn.Module, kept: torch.Tensor) -> None:
+    """Keep only output channels ``kept`` (sorted indices) of a Conv2d, Linear or BatchNorm, in place."""
     for attr in ("weight", "bias", "running_mean", "running_var"):
         if getattr(module, attr, None) is not None:
-            _replace_parameter(module, attr, getattr(module, attr)[keep])
+            _replace_parameter(module, attr, getattr(module, attr)[kept])
     for attr in ("out_channels", "out_features", "num_features"):
         if hasattr(module, attr):
-            setattr(module, attr, len(keep))
+            setattr(module, attr, len(kept))
 
 
 @torch.no_grad()
-def shrink_inputs(module: nn.Module, keep: torch.Tensor, repeat: int = 1) -> None:
-    """Keep only input channels ``keep`` of a Conv2d or Linear, in place; a Linear's inputs come in
+def shrink_inputs(module: nn.Module, kept: torch.Tensor, repeat: int = 1) -> None:
+    """Keep only input channels ``kept`` of a Conv2d or Linear, in place; a Linear's inputs come in
     blocks of ``repeat`` features per channel (a flattened (C, H, W) map: repeat = H*W)."""
-    features = (keep[:, None] * repeat + torch.arange(repeat)).flatten()  # (len(keep) * repeat,)
+    features = (kept[:, None] * repeat + torch.arange(repeat)).flatten()  # (len(kept) * repeat,)
     _replace_parameter(module, "weight", module.weight[:, features])
     if isinstance(module, nn.Conv2d):
-        module.in_channels = len(keep)
+        module.in_channels = len(kept)
     else:
         module.in_features = len(features)
 
@@ -84,7 +84,7 @@ def _group_ratios(groups: list[ChannelGroup], ratio) -> dict[str, float]:
     return out
 
 
-def keep_indices(scores: torch.Tensor, ratio: float) -> torch.Tensor:
+def kept_indices(scores: torch.Tensor, ratio: float) -> torch.Tensor:
     """Sorted indices of the channels kept at ``ratio``: the highest ``scores`` (C,), ties by position."""
     return keep_largest(scores, n_pruned(len(scores), ratio)).nonzero().flatten()
 
@@ -103,11 +103,11 @@ def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str,
                 f"the criterion gives no scores for group {group.name!r} (bn_gamma needs a "
                 "BatchNorm): give ratio as a dict without this group"
             )
-        keep = keep_indices(scores[group.name], ratios[group.name])
+        kept = kept_indices(scores[group.name], ratios[group.name])
         for name in group.producers + group.norms:
-            shrink_outputs(modules[name], keep)
+            shrink_outputs(modules[name], kept)
         for name, repeat in group.consumers:
-            shrink_inputs(modules[name], keep, repeat)
+            shrink_inputs(modules[name], kept, repeat)
     return pruned
 
 
@@ -174,7 +174,7 @@ def prune_conv_pair(conv: nn.Conv2d, consumer: nn.Conv2d, n_keep: int) -> tuple[
         raise ValueError(f"n_keep must be at most conv.out_channels={conv.out_channels}, got {n_keep}")
     conv, consumer = copy.deepcopy(conv), copy.deepcopy(consumer)
     scores = conv.weight.abs().flatten(1).sum(dim=1)  # (Co,) filter L1 norms
-    keep = keep_largest(scores, conv.out_channels - n_keep).nonzero().flatten()
-    shrink_outputs(conv, keep)
-    shrink_inputs(consumer, keep)
+    kept = keep_largest(scores, conv.out_channels - n_keep).nonzero().flatten()
+    shrink_outputs(conv, kept)
+    shrink_inputs(consumer, kept)
     return conv, consumer

@@ -152,11 +152,11 @@ def _sub_linear(layer: nn.Linear, rows=None, cols=None) -> nn.Linear:
     return new
 
 
-def _check_keep(name, keep, size, b):
-    keep = torch.as_tensor(keep, dtype=torch.long).flatten()
-    if len(keep) and (int(keep.min()) < 0 or int(keep.max()) >= size or len(keep.unique()) != len(keep)):
-        raise ValueError(f"{name}[{b}] must hold distinct indices in [0, {size - 1}], got {keep.tolist()}")
-    return keep.sort().values
+def _check_kept(name, kept, size, b):
+    kept = torch.as_tensor(kept, dtype=torch.long).flatten()
+    if len(kept) and (int(kept.min()) < 0 or int(kept.max()) >= size or len(kept.unique()) != len(kept)):
+        raise ValueError(f"{name}[{b}] must hold distinct indices in [0, {size - 1}], got {kept.tolist()}")
+    return kept.sort().values
 
 
 def drop_head_columns(weight: torch.Tensor, head: int, head_dim: int) -> torch.Tensor:
@@ -171,18 +171,18 @@ def drop_head_columns(weight: torch.Tensor, head: int, head_dim: int) -> torch.T
 
 
 @torch.no_grad()
-def remove_heads(model: nn.Module, keep: list) -> nn.Module:
-    """A copy of ``model`` in which block b keeps only the heads ``keep[b]`` (indices; may be empty).
+def remove_heads(model: nn.Module, kept: list) -> nn.Module:
+    """A copy of ``model`` in which block b keeps only the heads ``kept[b]`` (indices; may be empty).
 
     q, k and v lose the removed heads' rows, the output projection the same columns."""
     blocks = _check_model(model)
-    if len(keep) != len(blocks):
-        raise ValueError(f"keep must list the kept heads of each of the {len(blocks)} blocks, "
-                         f"got {len(keep)}")
+    if len(kept) != len(blocks):
+        raise ValueError(f"kept must list the kept heads of each of the {len(blocks)} blocks, "
+                         f"got {len(kept)}")
     pruned = copy.deepcopy(model)
     for b, block in enumerate(pruned.blocks):
         attn = block.attn
-        heads = _check_keep("keep", keep[b], attn.n_head, b)
+        heads = _check_kept("kept", kept[b], attn.n_head, b)
         dims = (heads[:, None] * attn.head_dim + torch.arange(attn.head_dim)).flatten()  # kept rows
         attn.q, attn.k, attn.v = (_sub_linear(lin, rows=dims) for lin in (attn.q, attn.k, attn.v))
         attn.proj = _sub_linear(attn.proj, cols=dims)
@@ -191,15 +191,15 @@ def remove_heads(model: nn.Module, keep: list) -> nn.Module:
 
 
 @torch.no_grad()
-def remove_mlp_units(model: nn.Module, keep: list) -> nn.Module:
-    """A copy of ``model`` in which block b's MLP keeps only the hidden units ``keep[b]`` (indices)."""
+def remove_mlp_units(model: nn.Module, kept: list) -> nn.Module:
+    """A copy of ``model`` in which block b's MLP keeps only the hidden units ``kept[b]`` (indices)."""
     blocks = _check_model(model)
-    if len(keep) != len(blocks):
-        raise ValueError(f"keep must list the kept units of each of the {len(blocks)} blocks, "
-                         f"got {len(keep)}")
+    if len(kept) != len(blocks):
+        raise ValueError(f"kept must list the kept units of each of the {len(blocks)} blocks, "
+                         f"got {len(kept)}")
     pruned = copy.deepcopy(model)
     for b, block in enumerate(pruned.blocks):
-        units = _check_keep("keep", keep[b], block.mlp.fc.out_features, b)
+        units = _check_kept("kept", kept[b], block.mlp.fc.out_features, b)
         block.mlp.fc = _sub_linear(block.mlp.fc, rows=units)
         block.mlp.proj = _sub_linear(block.mlp.proj, cols=units)
     return pruned
