@@ -10,7 +10,7 @@ from .dynamic import (  # noqa: F401
     gated_vs_static,
     gating_tradeoff,
     kept_channels,
-    lookup_keep,
+    lookup_kept_fraction,
     static_copy,
     topk_mask,
 )
@@ -41,8 +41,10 @@ from .lora import (  # noqa: F401
     merge_lora,
 )
 from .post_training import (  # noqa: F401
+    ERROR_ROWS,
     METHODS,
     POST_TRAINING_RECIPES,
+    InputStats,
     LayerReport,
     PruningReport,
     ScoreMask,
@@ -82,10 +84,12 @@ from .transfer import (  # noqa: F401
 
 __all__ = [
     "BETA",
+    "ERROR_ROWS",
     "GAMMA",
     "GatedStage",
     "GradualPruner",
     "HardConcreteLinear",
+    "InputStats",
     "LayerReport",
     "LoRAConv2d",
     "LoRALinear",
@@ -124,7 +128,7 @@ __all__ = [
     "kept_channels",
     "l0_study",
     "layer_output_errors",
-    "lookup_keep",
+    "lookup_kept_fraction",
     "lora_linear",
     "merge_lora",
     "obs_update",
