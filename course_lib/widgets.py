@@ -70,9 +70,10 @@ def panel(show, **controls):
     return widgets.interactive(show, **controls)
 
 
-def sparsity_explorer(model, loader, initial: float = 0.5):
+def sparsity_explorer(model, loader, initial: float = 0.5, split: str = "validation"):
     """A sparsity slider that re-prunes a copy of ``model`` (global magnitude) from its dense weights
-    and shows the copy's test accuracy and weight histogram. ``model`` itself is never changed."""
+    and shows the copy's accuracy on ``loader`` (named ``split`` in the printout: exploring is choosing,
+    so lessons pass the validation split) and its weight histogram. ``model`` itself is never changed."""
     dense_accuracy = evaluate(model, loader)
     dense_color, pruned_color = palette(2)
 
@@ -80,7 +81,7 @@ def sparsity_explorer(model, loader, initial: float = 0.5):
         pruned = pruned_copy(model, sparsity)
         accuracy = evaluate(pruned, loader)
         print(
-            f"sparsity {sparsity:.0%}: test accuracy {accuracy:.2%} (dense {dense_accuracy:.2%}); "
+            f"sparsity {sparsity:.0%}: {split} accuracy {accuracy:.2%} (dense {dense_accuracy:.2%}); "
             f"{count_nonzero(pruned):,} of {count_params(pruned):,} parameters are non-zero"
         )
         fig, ax = plt.subplots(figsize=(7, 3))
