@@ -27,9 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from headless import lesson_client  # noqa: E402
+
 SITE = ROOT / "site"
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
@@ -53,9 +56,7 @@ def execute(source: Path, target: Path, allow_errors: bool = False, timeout: int
     """
     start = time.perf_counter()
     notebook = nbformat.read(source, as_version=4)
-    resources = {"metadata": {"path": str(source.parent)}}
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources,
-                            allow_errors=allow_errors)
+    client = lesson_client(notebook, source.parent, timeout, allow_errors=allow_errors)
     client.execute()
     errors = sum(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
     notebook.metadata["course_site"] = {"source_sha256": source_hash(source), "errors": errors}

@@ -26,12 +26,15 @@ from .text import (  # noqa: F401
 )
 from .vision import (  # noqa: F401
     TORCHVISION_DATASETS,
+    DatasetDownloadError,
     load_torchvision_dataset,
     main,
+    source_files,
 )
 
 __all__ = [
     "CharVocab",
+    "DatasetDownloadError",
     "DigitsLoaders",
     "DigitsSplits",
     "SPLIT_SEED",
@@ -52,6 +55,7 @@ __all__ = [
     "random_windows",
     "sequential_windows",
     "shakespeare_splits",
+    "source_files",
     "split_text",
     "text_generator",
 ]
