@@ -22,6 +22,10 @@ nothing else changes, and the shell socket is then only used between cells, neve
 awaited.
 """
 
+import argparse
+import json
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -45,3 +49,34 @@ def lesson_client(notebook: nbformat.NotebookNode, folder: Path, timeout: int, *
     return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                           resources={"metadata": {"path": str(folder)}},
                           widget_registry=WIDGET_REGISTRY, **options)
+
+
+def reply_lags(path: Path, timeout: int) -> dict:
+    """Execute the lesson at ``path`` (errors allowed: this measures waiting, not the lesson's claims)
+    and measure, for every code cell, how long the client still waited after the kernel had finished
+    it: from the kernel's ``idle`` status (its own timestamp; same machine, same clock) to the moment
+    the client held the cell's ``execute_reply``. A lost wake-up shows as a lag near ``timeout``."""
+    notebook = nbformat.read(path, as_version=4)
+    lags = {}
+
+    def on_cell_executed(cell, cell_index, execute_reply):
+        idle = cell.metadata.get("execution", {}).get("iopub.status.idle")
+        if idle:  # "2026-12-07T13:25:28.123456Z", UTC
+            finished = datetime.strptime(idle, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            lags[cell_index] = (datetime.now(timezone.utc) - finished).total_seconds()
+
+    client = lesson_client(notebook, path.parent, timeout, allow_errors=True,
+                           on_cell_executed=on_cell_executed)
+    start = time.perf_counter()
+    client.execute()
+    worst = max(lags, key=lags.get)
+    return {"notebook": path.name, "seconds": time.perf_counter() - start, "cells": len(lags),
+            "worst_cell": worst, "worst_lag_s": lags[worst]}
+
+
+if __name__ == "__main__":  # python tools/headless.py notebooks/04_channel_pruning.ipynb
+    parser = argparse.ArgumentParser(description="Run a lesson headless; print how long replies lagged.")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per cell (default 120)")
+    args = parser.parse_args()
+    print(json.dumps(reply_lags(args.notebook.resolve(), args.timeout)))
