@@ -13,16 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, launch_chromium
+from browser_helpers import launch_chromium, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-INSTALL_HINT = "install Debian's Chromium with `sudo apt-get install chromium` (what .ci/run does)"
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the browser test, but Chromium is missing: {INSTALL_HINT}", pytrace=False)
-    pytest.skip(f"Chromium not found; to run the browser test, {INSTALL_HINT}", allow_module_level=True)
+require_chromium()
 
 
 def _free_port() -> int:

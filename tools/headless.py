@@ -4,22 +4,21 @@ wait out its timeout on a lesson that ends in a slider.
 Used by ``make site`` (site/build.py), ``make claims`` (benchmarks/claims.py), ``make bench``
 (benchmarks/bench_notebooks.py) and tests/test_headless.py.
 
-Why a client of our own. nbclient mimics a browser's ipywidgets ``Output`` widget (the panel under
-every ``interactive`` slider): each output the kernel sends into it is echoed back to the kernel as a
-``comm_msg`` on the shell channel, from inside nbclient's IOPub handler, while nbclient is awaiting
-the cell's ``execute_reply`` on that same shell socket. jupyter_client's ``Session.send`` writes
-through a plain (synchronous) shadow of the asyncio socket, so pyzmq's asyncio layer never learns of
-that send. A libzmq send processes the socket's pending commands, and with them can consume the
-edge-triggered ``ZMQ_FD`` wake-up of an ``execute_reply`` that lands at the same moment: the reply then
-sits in the socket and nbclient sleeps until the cell's timeout, then finds it (measured here: lesson
-04, last cell done at 50.5 s, reply read at 288.0 s = the cell's start + its 240 s timeout; and 1 in
-300 round trips in a bare pyzmq loop that sends through such a shadow). nbclient issue #312 reports the
-same hang with widgets.
+Why a client of our own. nbclient waits for a cell's ``execute_reply`` with one asyncio ``poll`` on
+the shell socket, as long as the cell's timeout, and pyzmq's asyncio layer wakes that poll through
+libzmq's edge-triggered ``ZMQ_FD``. Any libzmq call on the socket that pyzmq's asyncio layer does not
+see consumes that edge: jupyter_client's ``Session.send`` writes through a plain (synchronous) shadow
+of the asyncio socket, and nbclient sends from inside its IOPub handler while the poll is pending (its
+mimic of the ipywidgets ``Output`` widget, the panel under every ``interactive`` slider, echoes each
+output to the kernel). When the reply lands in that window it sits in the socket and nbclient sleeps
+until the timeout, then finds it: measured here on lesson 04 under load, last cell done at 50.5 s and
+its reply read at 288.0 s (= the cell's start + its 240 s timeout); 1 of 12 runs, and again 1 of 2
+with the echo switched off, so the echo is not the only trigger. nbclient issue #312 reports the hang
+with widgets.
 
-The fix: keep capturing what the Output widget shows (so ``make site`` still shows each slider's first
-figure) but send nothing back. A kernel run headless never reads its Output widgets' ``outputs``, so
-nothing else changes, and the shell socket is then only used between cells, never while a reply is
-awaited.
+The fix is where the wait is: the client polls the shell and IOPub channels in slices of
+``POLL_SLICE_S``, up to the same deadline. A poll that times out checks the socket itself (a level
+check, not the edge), so a lost wake-up costs at most one slice instead of the whole timeout.
 """
 
 import argparse
@@ -27,28 +26,46 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.output_widget import OutputWidget
+
+POLL_SLICE_S = 1.0
 
 
-class CapturingOutputWidget(OutputWidget):
-    """nbclient's Output-widget mimic, minus the echo of every output to the kernel (see above)."""
+def _in_slices(get_msg):
+    """``get_msg(timeout)`` of a jupyter_client async channel, polled in slices of POLL_SLICE_S up to
+    the same deadline (``timeout=None``: no deadline)."""
 
-    def sync_state(self) -> None:
-        pass
+    async def sliced(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE_S if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await get_msg(timeout=min(POLL_SLICE_S, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return sliced
 
 
-WIDGET_REGISTRY = {"@jupyter-widgets/output": {"OutputModel": CapturingOutputWidget}}
+class LessonClient(NotebookClient):
+    """nbclient's client, whose shell and IOPub waits cannot miss a message that has arrived."""
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()
+        for channel in (client.shell_channel, client.iopub_channel):
+            channel.get_msg = _in_slices(channel.get_msg)
+        return client
 
 
 def lesson_client(notebook: nbformat.NotebookNode, folder: Path, timeout: int, **options) -> NotebookClient:
-    """A ``NotebookClient`` that runs ``notebook`` in ``folder`` (a lesson's cwd is notebooks/, as a
+    """A ``LessonClient`` that runs ``notebook`` in ``folder`` (a lesson's cwd is notebooks/, as a
     student's is), ``timeout`` seconds per cell, with the Python 3 kernel. ``options`` go to nbclient."""
-    return NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                          resources={"metadata": {"path": str(folder)}},
-                          widget_registry=WIDGET_REGISTRY, **options)
+    return LessonClient(notebook, timeout=timeout, kernel_name="python3",
+                        resources={"metadata": {"path": str(folder)}}, **options)
 
 
 def reply_lags(path: Path, timeout: int) -> dict:

@@ -20,10 +20,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
 from datetime import date
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
@@ -79,11 +80,12 @@ def resolve(python: Path, specs: list[str]) -> dict[str, str]:
 
 
 def lock_text(pins: dict[str, str], extras: list[str], pip_version: str) -> str:
+    target = f'-e ".[{",".join(extras)}]"'
     header = [
         "# The tested environment, pinned: a pip constraints file written by `make lock` (tools/lock.py).",
-        f"# Resolved {date.today().isoformat()} by pip {pip_version} for `pip install -e \".[{','.join(extras)}]\"`",
+        f"# Resolved {date.today().isoformat()} by pip {pip_version} for `pip install {target}`",
         f"# on {platform.system()} {platform.machine()}, Python {platform.python_version()}.",
-        "# Install with:  pip install -c requirements.lock -e \".[" + ",".join(extras) + "]\"   (make lab / make test)",
+        f"# Install with:  pip install -c requirements.lock {target}   (make lab / make test)",
         "# Regenerate:    make lock         Preview the next one: make upgrade-check",
         "",
     ]
