@@ -42,7 +42,12 @@ lab: $(STAMP)
 		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(STAMP)
+# The site's browser-side tools (MathJax, axe-core), exactly as site/package-lock.json pins them.
+NODE_STAMP := site/node_modules/.package-lock.json
+$(NODE_STAMP): site/package.json site/package-lock.json
+	npm ci --prefix site --no-audit --no-fund
+
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site
 	$(BIN)/python -m pytest
 
@@ -66,7 +71,7 @@ annotate: $(STAMP)
 	$(BIN)/python tools/annotate_notebooks.py
 
 # The course website: every lesson executed afresh, then Sphinx + MyST-NB into build/site/.
-site: $(STAMP)
+site: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python site/build.py --fresh
 
 checkpoints: $(STAMP)
