@@ -192,11 +192,13 @@ def plain_text(markdown: str) -> str:
 def figure_alt(cells: list[dict], index: int) -> str:
     """The text alternative of the figures of code cell ``index``: what they show, in the lesson's own
     words. The lessons follow each figure with a "**Takeaway:**" line (docs/authoring.md), which says
-    what the figure shows; without one, the paragraph that discusses it (shortened)."""
+    what the figure shows (its first sentence is the alt text); without one, the paragraph that
+    discusses it, shortened."""
     following = next((c for c in cells[index + 1:] if c["cell_type"] == "markdown"), None)
     source = "".join(following["source"]).strip() if following else ""
-    if source.startswith(TAKEAWAY):
-        return "Figure. " + plain_text(source.removeprefix(TAKEAWAY).split("\n\n")[0])
+    if source.startswith(TAKEAWAY):  # its first sentence: what the figure shows
+        takeaway = plain_text(source.removeprefix(TAKEAWAY).split("\n\n")[0])
+        return "Figure: " + re.split(r"(?<=[.!?])\s+(?=[A-Z])", takeaway, maxsplit=1)[0]
     discussion = textwrap.shorten(plain_text(source.split("\n\n")[0]), 300, placeholder=" ...")
     return f"Figure, discussed in the text after it: {discussion}" if discussion else "Figure"
 
