@@ -155,13 +155,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write requirements.lock, or check the newest versions.")
     parser.add_argument("command", choices=["write", "upgrade-check"])
     parser.add_argument("--extras", default="test,site", help="comma-separated extras (default test,site)")
-    parser.add_argument("pytest_args", nargs="*", help="upgrade-check: what pytest runs (after --)")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    pytest_args = argv[argv.index("--") + 1:] if "--" in argv else []  # upgrade-check: what pytest runs
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     extras = [e for e in args.extras.split(",") if e]
     if args.command == "write":
         write(extras)
         return 0
-    return upgrade_check(extras, args.pytest_args)
+    return upgrade_check(extras, pytest_args)
 
 
 if __name__ == "__main__":
