@@ -29,10 +29,9 @@ def test_the_lock_pins_every_requirement_within_its_range():
         assert Version(pins[name]) in requirement.specifier, f"{name}=={pins[name]} breaks {spec}: make lock"
 
 
-def test_read_lock_and_compare():
-    text = "# comment\nJinja2==3.1.6\nnest_asyncio==1.6  # why\n\ntorch==2.14.1\n"
-    (path := ROOT / "build" / "test-lock.txt").parent.mkdir(exist_ok=True)
-    path.write_text(text)
+def test_read_lock_and_compare(tmp_path):
+    path = tmp_path / "requirements.lock"
+    path.write_text("# comment\nJinja2==3.1.6\nnest_asyncio==1.6  # why\n\ntorch==2.14.1\n")
     pins = lock.read_lock(path)
     assert pins == {"jinja2": "3.1.6", "nest-asyncio": "1.6", "torch": "2.14.1"}
     assert lock.compare(pins, {"jinja2": "3.1.6", "torch": "2.15.0", "new": "1"}) == [
@@ -59,4 +58,15 @@ def test_the_environment_make_installed_holds_exactly_the_locked_set():
     here = (platform.system(), platform.machine(), ".".join(platform.python_version_tuple()[:2]))
     made_here = locked_on == here
     if made_here:  # elsewhere another OS or Python may need a package the lock's machine did not
-        assert not unpinned, f"installed but not in requirements.lock: {unpinned}"
+        assert not unpinned, (f"installed but not in requirements.lock: {unpinned}; add what the kit "
+                              "needs to pyproject.toml and run make lock, or: rm -rf .venv; make test")
+
+
+def test_upgrade_check_reads_which_tests_failed(tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuites><testsuite><testcase classname="tests.test_a" name="test_ok"/>'
+                     '<testcase classname="tests.test_a" name="test_bad"><failure message="x"/></testcase>'
+                     '<testcase classname="tests.test_b" name="test_err"><error message="y"/></testcase>'
+                     "</testsuite></testsuites>")
+    assert lock.failed_tests(junit) == ["tests.test_a::test_bad", "tests.test_b::test_err"]
+    assert lock.failed_tests(tmp_path / "absent.xml") == []
