@@ -1,13 +1,15 @@
 """Build the course website: ``python site/build.py`` (or ``make site``) writes ``build/site/``.
 
-1. Execute each lesson once with nbclient into ``build/executed/`` (a lesson whose source has not
-   changed since its last run is reused, unless ``--fresh``).
+1. Execute each lesson once with nbclient (tools/headless.py's client) into ``build/executed/`` (a
+   lesson whose source has not changed since its last run is reused, unless ``--fresh``).
 2. Make widgets static: a slider panel shows the output of its initial state, its controls' initial
    values and a note that moving them needs a live kernel; a progress bar shows its final text. No
    widget JavaScript is needed, so the site works from a plain folder with no CDN.
-3. Lay out a Sphinx project in ``build/site-src/``: ``site/conf.py`` and ``site/*.md``, the executed
-   lessons under ``lessons/``, ``docs/*.md``, and a home page with the lesson map (README's columns,
-   every notebook in ``notebooks/`` included).
+3. Lay out a Sphinx project in ``build/site-src/``: ``site/conf.py``, ``site/_static`` (with MathJax
+   from ``site/node_modules``, installed by ``npm ci --prefix site``) and ``site/_templates``, the
+   executed lessons under ``lessons/`` (every figure given its alt text from the lesson's takeaway),
+   ``docs/*.md``, and a home page with the lesson map (README's columns, every notebook in
+   ``notebooks/`` included).
 4. ``sphinx-build -b html`` with MyST-NB (which does not execute anything again) into ``build/site/``.
 
 Sphinx + MyST-NB install from PyPI and build offline; the Jupyter Book 2 / mystmd site build downloads
