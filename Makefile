@@ -78,4 +78,4 @@ checkpoints: $(STAMP)
 	$(BIN)/python -m course_lib.pretrain
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache .hypothesis
+	rm -rf build .pytest_cache .ruff_cache .hypothesis .venv-upgrade
