@@ -5,6 +5,7 @@ import importlib.metadata
 import platform
 import re
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,11 @@ def test_the_environment_make_installed_holds_exactly_the_locked_set():
     assert STAMP.read_text() == (ROOT / "requirements.lock").read_text(), (
         "requirements.lock changed since this venv was installed: make test reinstalls it")
     pins = lock.read_lock(STAMP)
-    installed = {lock.canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    # what pip installed into this environment's site-packages: not what else is on sys.path at this
+    # point of a test session (setuptools puts its vendored packages' metadata there when imported)
+    site_packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    installed = {lock.canonical(d.metadata["Name"]): d.version
+                 for d in importlib.metadata.distributions(path=site_packages)}
     installed.pop("course-lib", None)  # the project itself, editable
     wrong = {n: (pins[n], v) for n, v in installed.items() if n in pins and _public(v) != pins[n]}
     assert not wrong, f"installed versions differ from the lock (locked, installed): {wrong}"
