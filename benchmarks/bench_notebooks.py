@@ -1,12 +1,16 @@
 """Execution time and peak memory of every lesson notebook, and the whole course's time."""
 
+import sys
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS.parent / "tools"))
+
+from headless import lesson_client  # noqa: E402
+
 BUDGET_S = 60  # per notebook on a 2-core CPU
 COURSE_BUDGET_S = 240  # the whole course in at most 4 minutes
 
@@ -25,8 +29,7 @@ def run_notebook(path: Path) -> tuple[float, float]:
     The time excludes kernel start-up and the memory probe appended at the end."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL))
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})  # cwd notebooks/
+    client = lesson_client(notebook, path.parent, timeout=600)
     with client.setup_kernel():
         start = time.perf_counter()
         for index, cell in enumerate(notebook.cells[:-1]):

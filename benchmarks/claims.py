@@ -40,13 +40,14 @@ from pathlib import Path
 
 import nbformat
 import torch
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tools"))
 
 from common import cpu_model  # noqa: E402
+from headless import lesson_client  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 REPORT = ROOT / "docs" / "claims.md"
@@ -198,8 +199,7 @@ def run_notebook(path: Path, seed: int, threads: int, timeout: int = DEFAULT_TIM
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     run = Run(path.stem, seed, threads)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})  # cwd: the notebook's folder
+    client = lesson_client(notebook, path.parent, timeout)
 
     def fail(index, kind, line, message):
         run.failures.append(Failure(path.stem, seed, threads, index, kind, line, message))

@@ -1,13 +1,15 @@
 """Build the course website: ``python site/build.py`` (or ``make site``) writes ``build/site/``.
 
-1. Execute each lesson once with nbclient into ``build/executed/`` (a lesson whose source has not
-   changed since its last run is reused, unless ``--fresh``).
+1. Execute each lesson once with nbclient (tools/headless.py's client) into ``build/executed/`` (a
+   lesson whose source has not changed since its last run is reused, unless ``--fresh``).
 2. Make widgets static: a slider panel shows the output of its initial state, its controls' initial
    values and a note that moving them needs a live kernel; a progress bar shows its final text. No
    widget JavaScript is needed, so the site works from a plain folder with no CDN.
-3. Lay out a Sphinx project in ``build/site-src/``: ``site/conf.py`` and ``site/*.md``, the executed
-   lessons under ``lessons/``, ``docs/*.md``, and a home page with the lesson map (README's columns,
-   every notebook in ``notebooks/`` included).
+3. Lay out a Sphinx project in ``build/site-src/``: ``site/conf.py``, ``site/_static`` (with MathJax
+   from ``site/node_modules``, installed by ``npm ci --prefix site``) and ``site/_templates``, the
+   executed lessons under ``lessons/`` (every figure given its alt text from the lesson's takeaway),
+   ``docs/*.md``, and a home page with the lesson map (README's columns, every notebook in
+   ``notebooks/`` included).
 4. ``sphinx-build -b html`` with MyST-NB (which does not execute anything again) into ``build/site/``.
 
 Sphinx + MyST-NB install from PyPI and build offline; the Jupyter Book 2 / mystmd site build downloads
@@ -22,14 +24,18 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from headless import lesson_client  # noqa: E402
+
 SITE = ROOT / "site"
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
@@ -53,9 +59,7 @@ def execute(source: Path, target: Path, allow_errors: bool = False, timeout: int
     """
     start = time.perf_counter()
     notebook = nbformat.read(source, as_version=4)
-    resources = {"metadata": {"path": str(source.parent)}}
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources,
-                            allow_errors=allow_errors)
+    client = lesson_client(notebook, source.parent, timeout, allow_errors=allow_errors)
     client.execute()
     errors = sum(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
     notebook.metadata["course_site"] = {"source_sha256": source_hash(source), "errors": errors}
@@ -160,6 +164,60 @@ def make_widgets_static(notebook: dict) -> int:
     return replaced
 
 
+TAKEAWAY = "**Takeaway:**"
+# What of MathJax 3's es5/ folder the site serves: the TeX+MathML->CommonHTML bundle (assistive MathML
+# included), its fonts, the TeX extensions it loads on demand, and the menu's accessibility tools.
+MATHJAX_PARTS = ["tex-mml-chtml.js", "output/chtml", "input/tex/extensions", "a11y", "ui", "sre"]
+
+
+def copy_mathjax(target: Path) -> None:
+    """MathJax from site/node_modules (``npm ci --prefix site``), served by the site: offline maths."""
+    source = SITE / "node_modules" / "mathjax" / "es5"
+    if not (source / MATHJAX_PARTS[0]).exists():
+        raise FileNotFoundError(f"MathJax is missing from {source}: run `npm ci --prefix site` "
+                                "(make site and make test do) to install site/package-lock.json")
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / part, target / part)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as one line of plain text, for an alt attribute: no emphasis, code or link marks."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)  # [text](url) -> text
+    text = re.sub(r"[*_`#>]+", "", text)
+    return " ".join(text.split())
+
+
+def figure_alt(cells: list[dict], index: int) -> str:
+    """The text alternative of the figures of code cell ``index``: what they show, in the lesson's own
+    words. The lessons follow each figure with a "**Takeaway:**" line (docs/authoring.md), which says
+    what the figure shows (its first sentence is the alt text); without one, the paragraph that
+    discusses it, shortened."""
+    following = next((c for c in cells[index + 1:] if c["cell_type"] == "markdown"), None)
+    source = "".join(following["source"]).strip() if following else ""
+    if source.startswith(TAKEAWAY):  # its first sentence: what the figure shows
+        takeaway = plain_text(source.removeprefix(TAKEAWAY).split("\n\n")[0])
+        return "Figure: " + re.split(r"(?<=[.!?])\s+(?=[A-Z])", takeaway, maxsplit=1)[0]
+    discussion = textwrap.shorten(plain_text(source.split("\n\n")[0]), 300, placeholder=" ...")
+    return f"Figure, discussed in the text after it: {discussion}" if discussion else "Figure"
+
+
+def describe_figures(notebook: dict) -> int:
+    """Give every code cell that shows an image its alt text (MyST-NB's cell metadata
+    ``mystnb.image.alt``); how many cells got one."""
+    cells, described = notebook["cells"], 0
+    for index, cell in enumerate(cells):
+        outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
+        if any(k.startswith("image/") for o in outputs for k in o.get("data", {})):
+            options = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+            options["alt"] = figure_alt(cells, index)
+            described += 1
+    return described
+
+
 def _readme_lesson_rows() -> dict[str, tuple[str, str]]:
     """README's lesson map: {notebook stem: (lecture section, you will...)}."""
     rows = {}
@@ -210,14 +268,16 @@ def lay_out(executed_dir: Path, src: Path) -> int:
     (src / "lessons").mkdir(parents=True)
     (src / "docs").mkdir()
     shutil.copy(SITE / "conf.py", src / "conf.py")
-    if (SITE / "_static").is_dir():
-        shutil.copytree(SITE / "_static", src / "_static")
+    for folder in ("_static", "_templates"):
+        shutil.copytree(SITE / folder, src / folder)
+    copy_mathjax(src / "_static" / "mathjax")
     lessons, replaced = [], 0
     for path in sorted(executed_dir.glob("*.ipynb")):
         if not (NOTEBOOKS / path.name).exists():
             continue  # a lesson that was removed or renamed since it was executed
         notebook = json.loads(path.read_text(encoding="utf-8"))
         replaced += make_widgets_static(notebook)
+        describe_figures(notebook)
         for cell in notebook["cells"]:  # the Colab set-up cell does nothing on a web page: leave it out
             if cell.get("id") == "colab-setup":
                 cell.setdefault("metadata", {}).setdefault("tags", []).append("remove-cell")

@@ -10,9 +10,19 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # the lessons arrive executed (build/executed/)
 nb_merge_streams = True
+# A lesson's Markdown outputs (display(Markdown(...)) tables) are parsed as MyST, which has tables;
+# MyST-NB's default, CommonMark, has none and shows them as pipe text.
+nb_render_markdown_format = "myst"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header", "misc.highlighting_failure"]
 
+# MathJax 3 served from the site itself (site/build.py copies it from site/node_modules/, npm ci), so
+# the maths renders offline; its assistive MathML puts a MathML copy of each formula beside the
+# rendering for screen readers.
+mathjax_path = "mathjax/tex-mml-chtml.js"
+mathjax3_config = {"options": {"enableAssistiveMml": True}}
+
+templates_path = ["_templates"]
 html_theme = "sphinx_book_theme"
 html_title = "Pruning & Sparsity"
 html_static_path = ["_static"]

@@ -66,9 +66,67 @@ def test_unknown_dataset_name_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_missing_files_say_how_to_fetch_them_and_do_not_download(tmp_path, name):
-    with pytest.raises(FileNotFoundError, match=r"download=True.*python -m course_lib.data"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)download=True.*python -m course_lib.data.*copy"):
         data.load_torchvision_dataset(name, root=tmp_path)
     assert not any(tmp_path.rglob("*.gz")), "nothing may be downloaded without download=True"
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """torchvision's downloads fail as they do on a machine with no network (no DNS answer)."""
+    import urllib.error
+
+    import torchvision.datasets.utils
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(torchvision.datasets.utils.urllib.request, "urlopen", no_network)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_a_failed_download_says_so_with_its_cause_and_what_to_do(tmp_path, name, offline, capsys):
+    with pytest.raises(SystemExit) as stop:
+        data.main([name, "--root", str(tmp_path)])
+    assert stop.value.code == 1
+    said = capsys.readouterr().err
+    assert "failed" in said and "Temporary failure in name resolution" in said  # the cause
+    urls, folder = data.source_files(name, tmp_path)
+    assert urls and all(url in said for url in urls)  # what to fetch elsewhere...
+    assert f"copy them into {folder}/" in said or f"copy it into {folder}/" in said  # ...and where it goes
+    assert "HTTPS_PROXY" in said
+    assert "Traceback" not in said
+
+
+def test_a_failed_download_from_python_is_a_download_error_not_missing_files(tmp_path, offline):
+    with pytest.raises(data.DatasetDownloadError, match="(?s)Downloading MNIST.*failed.*copy them into"):
+        data.load_torchvision_dataset("mnist", root=tmp_path, download=True)
+
+
+def test_files_copied_by_hand_install_without_the_network(tmp_path, offline, monkeypatch, capsys):
+    """What the error tells a user to do works: the .gz files copied into raw/, the same command
+    checks and unpacks them offline. (Small fake files, with their MD5 sums given to torchvision.)"""
+    import gzip
+    import hashlib
+
+    import torchvision.datasets
+
+    urls, raw = data.source_files("mnist", tmp_path)
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    resources = []
+    for prefix, n in [("train", 12), ("t10k", 5)]:
+        for kind, array in (("images-idx3", rng.integers(0, 256, (n, 28, 28))),
+                            ("labels-idx1", rng.integers(0, 10, n))):
+            plain = tmp_path / "plain"
+            _write_idx(plain, array)
+            gz = raw / f"{prefix}-{kind}-ubyte.gz"
+            gz.write_bytes(gzip.compress(plain.read_bytes()))
+            resources.append((gz.name, hashlib.md5(gz.read_bytes()).hexdigest()))
+    assert sorted(url.rsplit("/", 1)[1] for url in urls) == sorted(name for name, _ in resources)
+    monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
+    data.main(["mnist", "--root", str(tmp_path)])
+    assert capsys.readouterr().out.splitlines() == ["mnist train: 12 images", "mnist test: 5 images"]
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:

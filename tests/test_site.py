@@ -9,15 +9,15 @@ is the test of the lessons themselves; this one tests the website.
 import functools
 import http.server
 import importlib.util
-import os
 import re
 import threading
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
-from browser_helpers import CHROMIUM, launch_chromium
+from browser_helpers import launch_chromium, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -110,8 +110,8 @@ def test_widgets_are_static_with_a_note_that_they_need_a_kernel(site):
     assert "widget-view+json" not in lesson  # no widget JavaScript (or CDN) needed
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not found (apt-get install chromium)")
 def test_the_site_in_a_browser_links_every_lesson_and_shows_their_figures(site, server):
+    require_chromium()
     failing = set(site["lessons_with_errors"])
     healthy = [stem for stem in LESSONS if stem not in failing]
     assert healthy, f"every lesson failed to run: {sorted(failing)}"
@@ -149,5 +149,92 @@ def test_the_site_in_a_browser_links_every_lesson_and_shows_their_figures(site, 
     assert (ARTIFACTS / "site_lesson.png").stat().st_size > 10_000
 
 
-if os.environ.get("CI") and not Path(CHROMIUM).exists():
-    pytest.fail("CI must run the site's browser test, but Chromium is missing", pytrace=False)
+
+# --- accessibility ----------------------------------------------------------------------------------
+
+AXE = ROOT / "site" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]  # WCAG 2.0 and 2.1, levels A and AA
+MATHJAX_READY = "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+ASSISTIVE_MATHML = "() => document.querySelectorAll('mjx-assistive-mml math').length > 0"
+RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")  # a Markdown table's rule line, "| --- |"
+
+
+def _pages(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*.html") if "_static" not in p.relative_to(out).parts)
+
+
+def _shown_text(page: Path) -> str:
+    """What a page shows a reader, less the code cells' sources (code may build a table's pipes)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    article = soup.find("article") or soup
+    for code in article.select(".cell_input"):
+        code.decompose()
+    for block in article.find_all("pre"):
+        if not block.find_parent(class_="cell_output"):
+            block.decompose()  # a code block in the prose, not an output
+    return article.get_text("\n")
+
+
+def test_every_table_a_lesson_shows_is_an_html_table(site):
+    raw = {str(p.relative_to(site["out"])): m.group(0) for p in _pages(site["out"])
+           if (m := RAW_TABLE.search(_shown_text(p)))}
+    assert not raw, f"pages showing Markdown table text instead of a table: {raw}"
+    tables = sum(p.read_text(encoding="utf-8").count("<table") for p in site["out"].glob("lessons/*.html"))
+    assert tables > 0
+
+
+def test_raw_table_check_sees_pipe_text():
+    assert RAW_TABLE.search("| pattern | method |\n| --- | --- |") and not RAW_TABLE.search("a | b")
+
+
+def test_every_figure_has_a_text_alternative_that_says_what_it_shows(site):
+    """No figure is announced by its file name: each has the lesson's own words (its takeaway)."""
+    from bs4 import BeautifulSoup
+
+    missing = []
+    for page in site["out"].glob("lessons/*.html"):
+        for img in BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select("article img"):
+            alt = img.get("alt", "")
+            if len(alt) < 20 or re.search(r"\.(png|jpe?g|svg)\b|_images", alt):
+                missing.append(f"{page.name}: {img.get('src')} alt={alt!r}")
+    assert not missing, "\n".join(missing[:20])
+
+
+def test_the_site_passes_axe_on_every_page_with_no_serious_or_critical_violation(site, server):
+    """axe-core (site/package-lock.json) in Chromium, WCAG 2.0/2.1 A and AA rules, on every page, with
+    MathJax typeset first; the maths carries assistive MathML for screen readers."""
+    require_chromium()
+    assert AXE.exists(), "axe-core is missing: npm ci --prefix site (make test does)"
+    from playwright.sync_api import sync_playwright
+
+    failures, checked, review, with_mathml = [], 0, Counter(), 0
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())
+        try:
+            for path in _pages(site["out"]):
+                page.goto(f"{server}/{path.relative_to(site['out']).as_posix()}")
+                page.wait_for_load_state("load")
+                has_math = page.evaluate("() => !!document.querySelector('.math')")
+                if has_math:  # MathJax is served by the site; wait for it to typeset
+                    page.wait_for_function(MATHJAX_READY, timeout=30_000)
+                    page.evaluate("() => MathJax.startup.promise")
+                    with_mathml += page.evaluate(ASSISTIVE_MATHML)
+                page.add_script_tag(path=str(AXE))
+                result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                                       WCAG_TAGS)
+                checked += 1
+                review.update(check["id"] for check in result["incomplete"])
+                for violation in result["violations"]:
+                    if violation["impact"] in ("serious", "critical"):
+                        nodes = [n["target"] for n in violation["nodes"][:3]]
+                        failures.append(f"{path.name}: {violation['id']} ({violation['impact']}) {nodes}")
+        finally:
+            browser.close()
+    print(f"axe-core: {checked} pages, {len(failures)} serious/critical violations, "
+          f"checks needing review by a person: {dict(review)}; {with_mathml} pages with assistive MathML")
+    assert checked == len(_pages(site["out"])) and with_mathml > 0
+    assert not failures, "\n".join(failures[:30])

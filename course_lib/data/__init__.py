@@ -37,13 +37,16 @@ from .text import (  # noqa: F401
 )
 from .vision import (  # noqa: F401
     TORCHVISION_DATASETS,
+    DatasetDownloadError,
     load_torchvision_dataset,
     main,
+    source_files,
 )
 
 __all__ = [
     "CALIBRATION_SEED",
     "CharVocab",
+    "DatasetDownloadError",
     "DigitsLoaders",
     "DigitsSplits",
     "SPLIT_SEED",
@@ -66,6 +69,7 @@ __all__ = [
     "random_windows",
     "sequential_windows",
     "shakespeare_splits",
+    "source_files",
     "split_by_labels",
     "split_text",
     "tabular_splits",
