@@ -12,10 +12,16 @@ def learners_copy(fn):
     return twin
 
 
+def unfinished(*args, **kwargs):
+    """An exercise as the release hands it out: not written yet."""
+    raise NotImplementedError
+
+
 def assert_check_passes_and_rejects(checker, reference, wrong_answers):
-    """``checker`` accepts ``reference`` and rejects each wrong answer, naming a case. When
-    ``reference`` is one of the library functions the check mirrors, handing it in itself fails and
-    a learner's copy of it passes."""
+    """``checker`` accepts ``reference`` and rejects each wrong answer, naming a case, and says an
+    unfinished answer is not done yet. When ``reference`` is one of the library functions the check
+    mirrors, handing it in itself fails and a learner's copy of it passes."""
+    assert "not done yet" in repr(checker(unfinished))
     if any(reference is mirror for mirror in getattr(checker, "mirrors", ())):
         handed_in = checker(reference)
         assert not handed_in and "itself" in repr(handed_in), repr(handed_in)

@@ -47,3 +47,37 @@ def trained_convnet():
     from course_lib import models
 
     return models.load_pretrained("convnet")
+
+
+@pytest.fixture(scope="module")
+def toy_text():
+    """4,000 tokens of a learnable toy text over ``toy_lm_config()``'s 9 letters: runs of letters that
+    repeat, 10% of them replaced by noise."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    vocab_size = toy_lm_config().vocab_size
+    base = torch.arange(4000) // 3 % vocab_size
+    noise = torch.randint(vocab_size, (4000,), generator=g)
+    return torch.where(torch.rand(4000, generator=g) < 0.1, noise, base)
+
+
+@pytest.fixture(scope="module")
+def toy_lm(toy_text):
+    """A 2-block CharTransformer trained for 60 steps on the first 3,000 tokens of ``toy_text``."""
+    import torch
+
+    from course_lib.models import CharTransformer
+    from course_lib.train import train_lm
+
+    torch.manual_seed(0)
+    model = CharTransformer(toy_lm_config())
+    train_lm(model, toy_text[:3000], steps=60, batch_size=8, lr=3e-3, progress=False)
+    return model
+
+
+def toy_lm_config():
+    """The toy language model's shape: 9 letters, context 16, 2 blocks of width 32 with 2 heads."""
+    from course_lib.models import CharConfig
+
+    return CharConfig(vocab_size=9, context=16, width=32, n_layer=2, n_head=2, head_dim=16, mlp_hidden=64)

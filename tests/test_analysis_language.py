@@ -31,36 +31,19 @@ CONFIG = CharConfig(vocab_size=len(VOCAB), context=16, width=32, n_layer=2, n_he
                     mlp_hidden=64)
 
 
-@pytest.fixture(scope="module")
-def text_tokens():
-    g = torch.Generator().manual_seed(0)
-    # a learnable toy text: runs of letters that repeat with noise
-    base = torch.arange(4000) // 3 % len(VOCAB)
-    noise = torch.randint(len(VOCAB), (4000,), generator=g)
-    return torch.where(torch.rand(4000, generator=g) < 0.1, noise, base)
-
-
-@pytest.fixture(scope="module")
-def trained(text_tokens):
-    torch.manual_seed(0)
-    model = CharTransformer(CONFIG)
-    train_lm(model, text_tokens[:3000], steps=60, batch_size=8, lr=3e-3, progress=False)
-    return model
-
-
 def state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_training_lowers_the_loss(text_tokens):
+def test_training_lowers_the_loss(toy_text):
     torch.manual_seed(0)
     model = CharTransformer(CONFIG)
-    losses = train_lm(model, text_tokens[:3000], steps=40, batch_size=8, lr=3e-3, progress=False)
+    losses = train_lm(model, toy_text[:3000], steps=40, batch_size=8, lr=3e-3, progress=False)
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
 
 
-def test_perplexity_and_paired_interval(trained, text_tokens):
-    losses = window_losses(trained, text_tokens[3000:], max_chars=640)
+def test_perplexity_and_paired_interval(toy_lm, toy_text):
+    losses = window_losses(toy_lm, toy_text[3000:], max_chars=640)
     assert losses.shape == (40,)
     assert perplexity(losses) == pytest.approx(float(losses.mean().exp()))
     same = compare_losses(losses, losses)
@@ -71,43 +54,43 @@ def test_perplexity_and_paired_interval(trained, text_tokens):
         compare_losses(losses, losses[:5])
 
 
-def test_parameter_breakdown_adds_up(trained):
-    parts = parameter_breakdown(trained)
-    assert sum(parts.values()) == sum(p.numel() for p in trained.parameters())
+def test_parameter_breakdown_adds_up(toy_lm):
+    parts = parameter_breakdown(toy_lm)
+    assert sum(parts.values()) == sum(p.numel() for p in toy_lm.parameters())
     assert parts["attention"] == 2 * (4 * 32 * 32 + 4 * 32) and parts["MLP"] == 2 * (2 * 32 * 64 + 64 + 32)
 
 
-def test_the_slider_panel_caches_and_never_mutates_the_model(trained, text_tokens, capsys):
-    before = state(trained)
-    calib = calibration_windows(text_tokens[:3000], 16, n_windows=8)
-    panel = widgets.language_model_explorer(trained, calib, text_tokens[3000:3320], VOCAB, prompt="abc",
+def test_the_slider_panel_caches_and_never_mutates_the_model(toy_lm, toy_text, capsys):
+    before = state(toy_lm)
+    calib = calibration_windows(toy_text[:3000], 16, n_windows=8)
+    panel = widgets.language_model_explorer(toy_lm, calib, toy_text[3000:3320], VOCAB, prompt="abc",
                                             sample_chars=10)
     first = capsys.readouterr().out
     assert "wanda at 50% unstructured: perplexity" in first and "abc" in first
     panel.children[1].value = 0.0  # the sparsity slider
     panel.update()
-    dense = perplexity(window_losses(trained, text_tokens[3000:3320]))
+    dense = perplexity(window_losses(toy_lm, toy_text[3000:3320]))
     assert f"perplexity {dense:.2f} (dense {dense:.2f})" in capsys.readouterr().out
-    assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in toy_lm.state_dict().items())
 
 
-def test_lora_recovery_keeps_two_four(trained, text_tokens):
-    calib = calibration_windows(text_tokens[:3000], 16, n_windows=16)
-    pruned, _ = prune_post_training(trained, calib, "magnitude", n=2, m=4)
+def test_lora_recovery_keeps_two_four(toy_lm, toy_text):
+    calib = calibration_windows(toy_text[:3000], 16, n_windows=16)
+    pruned, _ = prune_post_training(toy_lm, calib, "magnitude", n=2, m=4)
     adapted = add_lora(pruned, rank=4, sparse_delta=True)
-    train_lm(adapted, text_tokens[:3000], steps=5, batch_size=4, lr=1e-3, progress=False)
+    train_lm(adapted, toy_text[:3000], steps=5, batch_size=4, lr=1e-3, progress=False)
     merged = merge_lora(adapted, keep_sparsity=True)
     for layer in prunable_layers(merged, default_blocks(merged)).values():
         assert (kept_per_group(layer.weight != 0, 4) <= 2).all()
     assert sample_text(merged, VOCAB, "ab", 5).startswith("ab")
 
 
-def test_speed_is_measured_for_every_model(trained, text_tokens):
-    speed = tokens_per_second({"a": trained, "b": trained}, text_tokens, batch_size=2, rounds=1, repeats=2)
+def test_speed_is_measured_for_every_model(toy_lm, toy_text):
+    speed = tokens_per_second({"a": toy_lm, "b": toy_lm}, toy_text, batch_size=2, rounds=1, repeats=2)
     assert set(speed) == {"a", "b"}
     assert all(v["evaluation"] > 0 and v["generation"] > 0 for v in speed.values())
     with pytest.raises(ValueError, match="share one context length"):
-        tokens_per_second({"a": trained, "b": CharTransformer()}, text_tokens)
+        tokens_per_second({"a": toy_lm, "b": CharTransformer()}, toy_text)
 
 
 def test_feature_norms_and_outlier_features_by_the_llm_int8_definition():

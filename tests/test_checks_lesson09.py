@@ -64,14 +64,6 @@ def test_check_passes_on_the_reference_and_fails_on_mistakes(checker, reference,
     assert_check_passes_and_rejects(checker, reference, wrong)
 
 
-def test_unfinished_answers_get_a_clear_message():
-    def unfinished(*args):
-        raise NotImplementedError
-
-    for checker, _, _ in CASES:
-        assert "not done yet" in repr(checker(unfinished))
-
-
 # Exercise 9.4 is a design task: the check measures the learner's setting (MACs, then validation
 # accuracy after one seeded epoch of fine-tuning), so any setting that meets both targets passes.
 DESIGN_REFERENCE = {"conv1": 0.0, "conv2": 0.75, "conv3": 0.625, "fc1": 0.5}

@@ -11,7 +11,7 @@ from torch import nn
 
 from course_lib.core import keep_largest, keep_largest_per_row
 from course_lib.data import calibration_windows
-from course_lib.models import CharConfig, CharTransformer, ConvNet
+from course_lib.models import ConvNet
 from course_lib.pruning import (
     input_rows,
     kept_per_group,
@@ -34,10 +34,8 @@ from course_lib.recipes import (
     reconstruct_weight,
 )
 from course_lib.recipes.post_training import choose_post_training, post_training_sweep
-from course_lib.train import train_lm
 
 CONVNET_LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
-CONFIG = CharConfig(vocab_size=9, context=16, width=32, n_layer=2, n_head=2, head_dim=16, mlp_hidden=64)
 
 
 def row_mask(scores, sparsity):
@@ -55,24 +53,8 @@ def state(model):
 
 
 @pytest.fixture(scope="module")
-def text_tokens():
-    g = torch.Generator().manual_seed(0)
-    base = torch.arange(4000) // 3 % CONFIG.vocab_size  # runs of letters that repeat, with noise
-    noise = torch.randint(CONFIG.vocab_size, (4000,), generator=g)
-    return torch.where(torch.rand(4000, generator=g) < 0.1, noise, base)
-
-
-@pytest.fixture(scope="module")
-def trained(text_tokens):
-    torch.manual_seed(0)
-    model = CharTransformer(CONFIG)
-    train_lm(model, text_tokens[:3000], steps=60, batch_size=8, lr=3e-3, progress=False)
-    return model
-
-
-@pytest.fixture(scope="module")
-def calib(text_tokens):
-    return calibration_windows(text_tokens[:3000], 16, n_windows=16)
+def calib(toy_text):
+    return calibration_windows(toy_text[:3000], 16, n_windows=16)
 
 
 # --- what a layer sees --------------------------------------------------------------------------------
@@ -231,29 +213,29 @@ def test_reconstruction_is_the_least_squares_solution():
 # --- the transformer, block by block ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["magnitude", "magnitude_per_row", "wanda", "sparsegpt"])
-def test_a_transformer_is_pruned_block_by_block_and_keeps_its_ends(trained, calib, method):
-    before = state(trained)
-    pruned, report = prune_post_training(trained, calib, method, sparsity=0.5)
+def test_a_transformer_is_pruned_block_by_block_and_keeps_its_ends(toy_lm, calib, method):
+    before = state(toy_lm)
+    pruned, report = prune_post_training(toy_lm, calib, method, sparsity=0.5)
     assert report.sparsity == pytest.approx(0.5, abs=1e-3)
-    assert set(report.masks) == {f"{n}.weight" for n in prunable_layers(trained, default_blocks(trained))}
-    assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
-    torch.testing.assert_close(pruned.tok_emb.weight, trained.tok_emb.weight)
-    torch.testing.assert_close(pruned.head.weight, trained.head.weight)
+    assert set(report.masks) == {f"{n}.weight" for n in prunable_layers(toy_lm, default_blocks(toy_lm))}
+    assert all(torch.equal(before[k], v) for k, v in toy_lm.state_dict().items())
+    torch.testing.assert_close(pruned.tok_emb.weight, toy_lm.tok_emb.weight)
+    torch.testing.assert_close(pruned.head.weight, toy_lm.head.weight)
     for name, mask in report.masks.items():
         assert (pruned.get_parameter(name)[~mask] == 0).all()
-    _, nm = prune_post_training(trained, calib, method, n=2, m=4)
+    _, nm = prune_post_training(toy_lm, calib, method, n=2, m=4)
     assert all((kept_per_group(mask, 4) == 2).all() for mask in nm.masks.values())
 
 
-def test_block_zero_is_calibrated_on_the_dense_inputs_and_block_one_on_pruned_ones(trained, calib):
-    pruned, report = prune_post_training(trained, calib, "wanda", sparsity=0.5)
-    x0 = layer_inputs(trained, calib, ["blocks.0.attn.q"])["blocks.0.attn.q"]
-    w0 = trained.blocks[0].attn.q.weight.detach()
+def test_block_zero_is_calibrated_on_the_dense_inputs_and_block_one_on_pruned_ones(toy_lm, calib):
+    pruned, report = prune_post_training(toy_lm, calib, "wanda", sparsity=0.5)
+    x0 = layer_inputs(toy_lm, calib, ["blocks.0.attn.q"])["blocks.0.attn.q"]
+    w0 = toy_lm.blocks[0].attn.q.weight.detach()
     assert torch.equal(report.masks["blocks.0.attn.q.weight"],
                        row_mask(wanda_scores(w0, x0.norm(dim=0)), 0.5))
-    half = _blocks_from(trained, pruned, [0])  # block 0 pruned, block 1 dense: what block 1 is calibrated on
+    half = _blocks_from(toy_lm, pruned, [0])  # block 0 pruned, block 1 dense: what block 1 is calibrated on
     x1 = layer_inputs(half, calib, ["blocks.1.mlp.fc"])["blocks.1.mlp.fc"]
-    w1 = trained.blocks[1].mlp.fc.weight.detach()
+    w1 = toy_lm.blocks[1].mlp.fc.weight.detach()
     assert torch.equal(report.masks["blocks.1.mlp.fc.weight"],
                        row_mask(wanda_scores(w1, x1.norm(dim=0)), 0.5))
 
@@ -265,70 +247,70 @@ def _blocks_from(model, pruned, indices):
     return mixed
 
 
-def test_sparsegpt_has_the_lowest_layer_error_on_held_out_text(trained, text_tokens, calib):
-    held_out = calibration_windows(text_tokens[3000:], 16, n_windows=32, seed=7)
-    inputs = layer_inputs(trained, held_out, list(prunable_layers(trained, default_blocks(trained))))
+def test_sparsegpt_has_the_lowest_layer_error_on_held_out_text(toy_lm, toy_text, calib):
+    held_out = calibration_windows(toy_text[3000:], 16, n_windows=32, seed=7)
+    inputs = layer_inputs(toy_lm, held_out, list(prunable_layers(toy_lm, default_blocks(toy_lm))))
     total = {}
     for method in ("magnitude_per_row", "sparsegpt"):
-        pruned, _ = prune_post_training(trained, calib, method, sparsity=0.5)
-        total[method] = sum(layer_output_errors(trained, pruned, inputs).values())
+        pruned, _ = prune_post_training(toy_lm, calib, method, sparsity=0.5)
+        total[method] = sum(layer_output_errors(toy_lm, pruned, inputs).values())
     assert total["sparsegpt"] < total["magnitude_per_row"], total
 
 
-def test_per_layer_sparsities_prune_each_layer_to_its_own_fraction(trained, calib):
-    names = list(prunable_layers(trained, default_blocks(trained)))
+def test_per_layer_sparsities_prune_each_layer_to_its_own_fraction(toy_lm, calib):
+    names = list(prunable_layers(toy_lm, default_blocks(toy_lm)))
     chosen = {name: (0.25 if name.startswith("blocks.0.") else 0.75) for name in names}
-    _, report = prune_post_training(trained, calib, "wanda", sparsity=chosen)
+    _, report = prune_post_training(toy_lm, calib, "wanda", sparsity=chosen)
     for name in names:
         assert report.layers[name].sparsity == pytest.approx(chosen[name], abs=1e-6)
-    _, uniform = prune_post_training(trained, calib, "wanda", sparsity=dict.fromkeys(names, 0.5))
-    _, same = prune_post_training(trained, calib, "wanda", sparsity=0.5)
+    _, uniform = prune_post_training(toy_lm, calib, "wanda", sparsity=dict.fromkeys(names, 0.5))
+    _, same = prune_post_training(toy_lm, calib, "wanda", sparsity=0.5)
     assert all(torch.equal(uniform.masks[k], same.masks[k]) for k in same.masks)
     with pytest.raises(ValueError, match="one value for each pruned layer.*missing \\['blocks.0.attn.q'\\]"):
-        prune_post_training(trained, calib, "wanda", sparsity={n: 0.5 for n in names[1:]})
+        prune_post_training(toy_lm, calib, "wanda", sparsity={n: 0.5 for n in names[1:]})
     with pytest.raises(ValueError, match="sparsity\\['blocks.0.attn.q'\\] must be"):
-        prune_post_training(trained, calib, "wanda", sparsity=chosen | {"blocks.0.attn.q": 1.5})
+        prune_post_training(toy_lm, calib, "wanda", sparsity=chosen | {"blocks.0.attn.q": 1.5})
     with pytest.raises(ValueError, match="per-layer sparsities or n and m"):
-        prune_post_training(trained, calib, "wanda", sparsity=chosen, n=2, m=4)
+        prune_post_training(toy_lm, calib, "wanda", sparsity=chosen, n=2, m=4)
 
 
-def test_row_splits_prune_side_by_side_matrices_as_separate_layers(trained, calib):
+def test_row_splits_prune_side_by_side_matrices_as_separate_layers(toy_lm, calib):
     """A layer-wide threshold over a fused matrix differs from one per part; row_splits restores the parts."""
     names = ["blocks.0.attn.q"]
-    whole, _ = prune_post_training(trained, calib, "magnitude", sparsity=0.5, layers=names)
-    split, report = prune_post_training(trained, calib, "magnitude", sparsity=0.5, layers=names,
+    whole, _ = prune_post_training(toy_lm, calib, "magnitude", sparsity=0.5, layers=names)
+    split, report = prune_post_training(toy_lm, calib, "magnitude", sparsity=0.5, layers=names,
                                         row_splits={"blocks.0.attn.q": [8, 24]})
     mask = report.masks["blocks.0.attn.q.weight"]
-    w = trained.blocks[0].attn.q.weight.detach()
+    w = toy_lm.blocks[0].attn.q.weight.detach()
     assert torch.equal(mask[:8], keep_largest(w[:8].abs(), round(0.5 * 8 * 32)))
     assert torch.equal(mask[8:], keep_largest(w[8:].abs(), round(0.5 * 24 * 32)))
     with pytest.raises(ValueError, match="must add up to the layer's 32 rows"):
-        prune_post_training(trained, calib, "magnitude", sparsity=0.5, row_splits={"blocks.0.attn.q": [8, 8]})
+        prune_post_training(toy_lm, calib, "magnitude", sparsity=0.5, row_splits={"blocks.0.attn.q": [8, 8]})
 
 
-def test_inplace_prunes_the_model_itself(trained, calib):
-    model = copy.deepcopy(trained)
+def test_inplace_prunes_the_model_itself(toy_lm, calib):
+    model = copy.deepcopy(toy_lm)
     out, report = prune_post_training(model, calib, "wanda", sparsity=0.5, inplace=True, batch_size=4)
     assert out is model and (model.blocks[0].mlp.fc.weight == 0).float().mean() == 0.5
-    _, again = prune_post_training(trained, calib, "wanda", sparsity=0.5)  # chunks of 4: same Gram sums
+    _, again = prune_post_training(toy_lm, calib, "wanda", sparsity=0.5)  # chunks of 4: same Gram sums
     assert all(torch.equal(report.masks[k], again.masks[k]) for k in again.masks)
 
 
-def test_bad_arguments_name_what_is_allowed(trained, calib):
+def test_bad_arguments_name_what_is_allowed(toy_lm, calib):
     with pytest.raises(ValueError, match="method must be one of"):
-        prune_post_training(trained, calib, "taylor", sparsity=0.5)
+        prune_post_training(toy_lm, calib, "taylor", sparsity=0.5)
     with pytest.raises(ValueError, match="needs \\['grad'\\]"):
         ScoreMask("taylor")
     with pytest.raises(ValueError, match="either sparsity or both n and m"):
-        prune_post_training(trained, calib, "magnitude", sparsity=0.5, n=2, m=4)
+        prune_post_training(toy_lm, calib, "magnitude", sparsity=0.5, n=2, m=4)
     with pytest.raises(ValueError, match="sparsity must be in"):
-        prune_post_training(trained, calib, "wanda", sparsity=1.5)
+        prune_post_training(toy_lm, calib, "wanda", sparsity=1.5)
     with pytest.raises(ValueError, match="n must satisfy 0 < n <= m"):
-        prune_post_training(trained, calib, "wanda", n=3, m=2)
+        prune_post_training(toy_lm, calib, "wanda", n=3, m=2)
     with pytest.raises(TypeError, match="calibration must be a tensor"):
-        prune_post_training(trained, [calib], "wanda", sparsity=0.5)
+        prune_post_training(toy_lm, [calib], "wanda", sparsity=0.5)
     with pytest.raises(ValueError, match="layers has \\['nope'\\]"):
-        prune_post_training(trained, calib, "wanda", sparsity=0.5, layers=["nope"])
+        prune_post_training(toy_lm, calib, "wanda", sparsity=0.5, layers=["nope"])
 
 
 def test_depth_ramp_keeps_the_size_weighted_mean_and_rises_with_depth():
@@ -341,8 +323,8 @@ def test_depth_ramp_keeps_the_size_weighted_mean_and_rises_with_depth():
         depth_ramp_sparsities(sizes, 0.9, step=0.5)
 
 
-def test_report_table_and_masks_sparsity_agree(trained, calib):
-    _, report = prune_post_training(trained, calib, "sparsegpt", n=2, m=4)
+def test_report_table_and_masks_sparsity_agree(toy_lm, calib):
+    _, report = prune_post_training(toy_lm, calib, "sparsegpt", n=2, m=4)
     assert report.sparsity == masks_sparsity(report.masks) == 0.5
     assert report.table().count("\n") == len(report.layers) + 1
     assert set(METHODS) == {"magnitude", "magnitude_per_row", "wanda", "sparsegpt"}

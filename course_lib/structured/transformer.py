@@ -136,6 +136,15 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
     return scores
 
 
+def _copy_for_removal(model: nn.Module, kept: list, what: str) -> nn.Module:
+    """A copy of ``model`` to remove ``what`` from, once ``kept`` names one list per block."""
+    blocks = _check_model(model)
+    if len(kept) != len(blocks):
+        raise ValueError(f"kept must list the kept {what} of each of the {len(blocks)} blocks, "
+                         f"got {len(kept)}")
+    return copy.deepcopy(model)
+
+
 def _sub_linear(layer: nn.Linear, rows=None, cols=None) -> nn.Linear:
     """A new Linear holding ``layer``'s weight restricted to ``rows`` (outputs) and ``cols`` (inputs)."""
     weight = layer.weight.detach()
@@ -175,11 +184,7 @@ def remove_heads(model: nn.Module, kept: list) -> nn.Module:
     """A copy of ``model`` in which block b keeps only the heads ``kept[b]`` (indices; may be empty).
 
     q, k and v lose the removed heads' rows, the output projection the same columns."""
-    blocks = _check_model(model)
-    if len(kept) != len(blocks):
-        raise ValueError(f"kept must list the kept heads of each of the {len(blocks)} blocks, "
-                         f"got {len(kept)}")
-    pruned = copy.deepcopy(model)
+    pruned = _copy_for_removal(model, kept, "heads")
     for b, block in enumerate(pruned.blocks):
         attn = block.attn
         heads = _check_kept("kept", kept[b], attn.n_head, b)
@@ -193,11 +198,7 @@ def remove_heads(model: nn.Module, kept: list) -> nn.Module:
 @torch.no_grad()
 def remove_mlp_units(model: nn.Module, kept: list) -> nn.Module:
     """A copy of ``model`` in which block b's MLP keeps only the hidden units ``kept[b]`` (indices)."""
-    blocks = _check_model(model)
-    if len(kept) != len(blocks):
-        raise ValueError(f"kept must list the kept units of each of the {len(blocks)} blocks, "
-                         f"got {len(kept)}")
-    pruned = copy.deepcopy(model)
+    pruned = _copy_for_removal(model, kept, "units")
     for b, block in enumerate(pruned.blocks):
         units = _check_kept("kept", kept[b], block.mlp.fc.out_features, b)
         block.mlp.fc = _sub_linear(block.mlp.fc, rows=units)
