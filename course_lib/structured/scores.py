@@ -60,8 +60,10 @@ def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.detach().reshape(t.shape[0], -1) for t in tensors], dim=1)
 
 
-def _group_params(modules: dict[str, nn.Module], names: list[str]) -> list[torch.Tensor]:
-    return [p for n in names for p in (modules[n].weight, modules[n].bias) if p is not None]
+def _group_params(modules: dict[str, nn.Module], group: ChannelGroup, roles) -> list[tuple]:
+    """(role, layer name, parameter) for the weights and biases of the group's layers in ``roles``."""
+    return [(role, n, p) for role in roles for n in getattr(group, role)
+            for p in (modules[n].weight, modules[n].bias) if p is not None]
 
 
 def _is_pair(batch) -> bool:
@@ -108,8 +110,9 @@ def taylor_scores(model: nn.Module, groups: list[ChannelGroup], batch) -> dict[s
     for pair in batches:
         products = _taylor_products(model, pair)
         for group in prunable:
-            params = _group_params(modules, group.producers + group.norms)
-            z = _rows([products.get(p, torch.zeros_like(p)) for p in params]).sum(dim=1)  # (C,)
+            params = _group_params(modules, group, ("producers", "norms"))
+            z = _rows([group.take(role, n, products.get(p, torch.zeros_like(p)))
+                       for role, n, p in params]).sum(dim=1)  # (C,)
             totals[group.name] += z.square()
     return {name: total / len(batches) for name, total in totals.items()}
 
@@ -142,18 +145,21 @@ def group_scores(
     generator = torch.Generator().manual_seed(seed)
     scores = {}
     for group in (g for g in groups if g.prunable):
-        weights = [modules[n].weight for n in group.producers]
+        weights = [group.take("producers", n, modules[n].weight) for n in group.producers]
         if criterion == "l1":
             score = _rows(weights).abs().sum(dim=1)
         elif criterion == "l2":
             score = _rows(weights).norm(dim=1)
         elif criterion == "bn_gamma":
-            gammas = [modules[n].weight for n in group.norms if modules[n].weight is not None]
+            gammas = [group.take("norms", n, modules[n].weight) for n in group.norms
+                      if modules[n].weight is not None]
             if not gammas:
                 continue  # no BatchNorm to read: this criterion cannot rank the group
             score = _rows(gammas).abs().sum(dim=1)
         elif criterion == "next_layer_l2":
-            norms = [input_channel_norms(modules[n].weight.detach(), r) for n, r in group.consumers]
+            # the weights that read channel c, in every consumer: the L2 norm of the slices of take()
+            norms = [group.take("consumers", n, modules[n].weight.detach()).flatten(1).norm(dim=1)
+                     for n, _ in group.consumers]
             score = torch.stack(norms).square().sum(dim=0).sqrt()
         else:
             score = torch.rand(group.channels, generator=generator)
@@ -167,7 +173,7 @@ def _weight_criterion_scores(model: nn.Module, groups: list[ChannelGroup], crite
         raise ValueError(f"group_scores takes weight criteria that need no data; {type(criterion).__name__} "
                          f"needs {sorted(criterion.needs)}: use a named channel criterion such as 'taylor'")
     modules = dict(model.named_modules())
-    return {g.name: _rows([criterion(modules[n]) for n in g.producers]).sum(dim=1)
+    return {g.name: _rows([g.take("producers", n, criterion(modules[n])) for n in g.producers]).sum(dim=1)
             for g in groups if g.prunable}
 
 
