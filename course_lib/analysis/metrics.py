@@ -85,14 +85,18 @@ def count_macs(model: nn.Module, input_shape, per_layer: bool = False):
     product counts: convolutions, linear layers and functional ones (``F.linear``, ``torch.matmul``,
     ``bmm``, ``F.scaled_dot_product_attention``, attention inside ``nn.MultiheadAttention``); MACs =
     FLOPs / 2, as the counter counts 2 FLOPs per multiply-add. Elementwise work (activations,
-    normalisation, pooling) is not counted. With ``per_layer`` returns ``{module name: MACs}`` for the
-    modules that do the arithmetic themselves (not through a child), whose values sum to the total.
+    normalisation, pooling) is not counted. A model on the ``meta`` device (built under
+    ``with torch.device("meta"):``) is counted without computing anything. With ``per_layer``
+    returns ``{module name: MACs}`` for the modules that do the arithmetic themselves (not through a
+    child), whose values sum to the total.
     """
     shape = _check_input_shape(input_shape)
+    first = next(model.parameters(), None)  # the example goes where the weights are (CPU, GPU, meta)
+    example = torch.zeros(1, *shape, device=None if first is None else first.device)
     counter = FlopCounterMode(display=False, custom_mapping=_MISSING_FORMULAS)
     try:
         with torch.no_grad(), eval_mode(model), _attention_unfused(), counter:
-            model(torch.zeros(1, *shape))
+            model(example)
     except RuntimeError as err:
         raise ValueError(
             f"input_shape {shape} does not fit {type(model).__name__}: the forward pass failed ({err})"
