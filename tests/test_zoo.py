@@ -20,17 +20,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import core, pruning, structured
+from course_lib import core, models, pruning, structured
 from course_lib.analysis import count_macs
 from course_lib.analysis.libraries import torch_pruning_copy
 
 RATIO = 0.3
-M = torchvision.models
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -310,6 +308,25 @@ def test_a_hard_coded_channel_count_keeps_those_channels():
     assert structured.prune_channels(HardCoded(), 0.5, image()).conv.out_channels == 4
 
 
+class LiteralLayerNorm(nn.Module):
+    """F.layer_norm with the width written as a number: the graph cannot tell it from
+    LayerNorm2d's ``self.normalized_shape``, so only running the pruned copy shows it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = nn.Conv2d(3, 8, 1), nn.LayerNorm(8)
+
+    def forward(self, x):
+        x = self.conv(x).permute(0, 2, 3, 1)
+        return F.layer_norm(x, (8,), self.norm.weight, self.norm.bias).mean((1, 2))
+
+
+def test_a_width_hard_coded_where_the_trace_cannot_see_it_is_caught_after_pruning():
+    model = nn.Sequential(LiteralLayerNorm(), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="hard-codes a channel count"):
+        structured.prune_channels(model, 0.5, image())
+
+
 class Shared(nn.Module):
     def __init__(self):
         super().__init__()
@@ -373,14 +390,6 @@ def test_unsupported_constructs_name_the_module_and_operation(model, words):
 
 # ---------------------------------------------------------------- twelve torchvision architectures
 
-ZOO = {
-    "vgg11_bn": M.vgg11_bn, "resnet18": M.resnet18, "mobilenet_v2": M.mobilenet_v2,
-    "mobilenet_v3_small": M.mobilenet_v3_small, "efficientnet_b0": M.efficientnet_b0,
-    "regnet_x_400mf": M.regnet_x_400mf, "shufflenet_v2_x0_5": M.shufflenet_v2_x0_5,
-    "resnext50_32x4d": M.resnext50_32x4d, "densenet121": M.densenet121,
-    "googlenet": lambda: M.googlenet(aux_logits=False, init_weights=True),  # no training-only heads
-    "squeezenet1_0": M.squeezenet1_0, "convnext_tiny": M.convnext_tiny,
-}  # fmt: skip
 SIZE = 64  # the smallest input every one of them takes comfortably (GoogLeNet ends at 2x2)
 # Torch-Pruning 1.6 stops with ZeroDivisionError on ShuffleNetV2; on DenseNet-121 it needs ~27 s here,
 # so that comparison is in `make bench` (docs/benchmarks.md) only.
@@ -391,10 +400,10 @@ FLOORS_PER_GROUP = {"resnext50_32x4d"}
 LAYER_NORM = {"convnext_tiny"}  # statistics over all channels: removal is not exact, see the docstring
 
 
-@pytest.fixture(scope="module", params=list(ZOO))
+@pytest.fixture(scope="module", params=models.INDUSTRY_CNNS)
 def zoo(request):
     torch.manual_seed(0)
-    model = randomised(ZOO[request.param]())
+    model = randomised(models.industry_model(request.param))
     x = image(size=SIZE)
     pruned = structured.prune_channels(model, RATIO, x)
     return SimpleNamespace(name=request.param, model=model, x=x, pruned=pruned)
@@ -460,17 +469,15 @@ def test_zoo_pruned_model_survives_saving(zoo):
 
 # ---------------------------------------------------------------- masks and MAC counts, 14 models
 
-TRANSFORMERS = {"vit_b_16": M.vit_b_16, "swin_t": M.swin_t}
 # Parameters no input is multiplied by: added to the tokens or to the attention logits.
 ADDED = {"vit_b_16": {"class_token", "encoder.pos_embedding"},
          "swin_t": {f"features.{s}.{b}.attn.relative_position_bias_table"
                     for s, blocks in ((1, 2), (3, 2), (5, 6), (7, 2)) for b in range(blocks)}}
 
 
-@pytest.mark.parametrize("name", list(TRANSFORMERS))
+@pytest.mark.parametrize("name", models.INDUSTRY_TRANSFORMERS)
 def test_masks_cover_every_weight_matrix_of_a_transformer(name):
-    with torch.device("meta"):  # shapes only: nothing is computed
-        model = TRANSFORMERS[name]()
+    model = models.industry_model(name, "meta")  # shapes only: nothing is computed
     covered = core.prunable_weights(model)
     matrices = {n for n, p in model.named_parameters() if p.ndim >= 2}
     assert matrices - set(covered) == ADDED[name]
@@ -494,12 +501,10 @@ def _reference_macs(model: nn.Module, shape) -> int:
     return counter.get_total_flops() // 2
 
 
-@pytest.mark.parametrize("name", [*ZOO, *TRANSFORMERS])
+@pytest.mark.parametrize("name", models.INDUSTRY_CNNS + models.INDUSTRY_TRANSFORMERS)
 def test_macs_agree_with_torch_flop_counter_to_the_mac(name):
-    shape = (3, 224, 224) if name in TRANSFORMERS else (3, SIZE, SIZE)
-    # on the meta device (shapes only), except RegNet, whose constructor reads tensor values
-    with torch.device("cpu" if name == "regnet_x_400mf" else "meta"):
-        model = {**ZOO, **TRANSFORMERS}[name]()
+    shape = (3, 224, 224) if name in models.INDUSTRY_TRANSFORMERS else (3, SIZE, SIZE)
+    model = models.industry_model(name, "meta")
     assert count_macs(model, shape) == _reference_macs(model, shape)
 
 

@@ -2,6 +2,7 @@
 
 from .graph import (  # noqa: F401
     ChannelGroup,
+    Slots,
     channel_groups,
 )
 from .ops import (  # noqa: F401
@@ -55,6 +56,7 @@ __all__ = [
     "METHOD_OPS",
     "MODULE_OPS",
     "OP_KINDS",
+    "Slots",
     "UNIT_METHODS",
     "channel_groups",
     "channel_importance",

@@ -53,9 +53,6 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from .ops import op_kind
 
-ROLES = ("producers", "norms", "depthwise", "params", "consumers")
-
-
 @dataclass
 class Slots:
     """Where one layer holds a group's channels: along its ``axis`` (0: a layer's outputs or a
