@@ -53,6 +53,7 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from .ops import op_kind
 
+
 @dataclass
 class Slots:
     """Where one layer holds a group's channels: along its ``axis`` (0: a layer's outputs or a
