@@ -275,6 +275,17 @@ def test_a_squeeze_excitation_gate_is_pruned_with_the_channels_it_gates():
     assert pruned.fc2.out_channels == pruned.conv[0].out_channels == 4
 
 
+@pytest.mark.parametrize("model", [Depthwise(), Grouped(), Concat(), Shuffle(), ChannelsLast()],
+                         ids=lambda m: type(m).__name__)
+def test_nm_permutations_leave_such_channels_alone(model):
+    """Permuting channels for N:M (lesson 03) needs plain chains: it must not change these models."""
+    model, x = randomised(model), image()
+    with torch.no_grad():
+        before = model(x)
+        structured.permute_for_nm(model, 2, 4, x)
+        torch.testing.assert_close(model(x), before)
+
+
 class ConvHead(nn.Module):
     """SqueezeNet: the classifier is a conv, so a conv produces the output."""
 
