@@ -8,6 +8,7 @@
    ResNet-50 and MobileNetV2, in alternating turns, each side on its own copy of the model.
 3. Twelve torchvision architectures at 30% per group: MACs left by the kit and by Torch-Pruning.
 4. ``analysis.count_macs`` against ``torch.utils.flop_counter`` on fourteen architectures.
+5. How much of ViT-B/16's and Swin-T's weight matrices the kit's masks cover.
 """
 
 import copy
@@ -22,7 +23,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import models, structured
+from course_lib import core, models, structured
 from course_lib.analysis import count_macs, speedups
 from course_lib.analysis.libraries import output_layers
 
@@ -245,5 +246,28 @@ def mac_count_section() -> str:
     ]) + "\n"
 
 
+def mask_coverage_section() -> str:
+    rows = []
+    for name in models.INDUSTRY_TRANSFORMERS:
+        model = models.industry_model(name, "meta")
+        matrices = {n: p.numel() for n, p in model.named_parameters() if p.ndim >= 2}
+        covered = core.prunable_weights(model)
+        left = sorted({n.rsplit(".", 1)[-1] for n in matrices if n not in covered})
+        rows.append(f"| {name} | {sum(p.numel() for p in covered.values()) / 1e6:.2f}M "
+                    f"| {sum(matrices.values()) / 1e6:.2f}M | {', '.join(left)} |")
+    return "\n".join([
+        "## Masks on vision transformers: which weight matrices they cover",
+        "",
+        "`core.prunable_weights` (what `pruning.global_magnitude_masks` prunes) against every parameter "
+        "with two or more dims. `nn.MultiheadAttention`'s packed input projection is covered; left out "
+        "are parameters no input is multiplied by (added to the tokens or to the attention logits).",
+        "",
+        "| model | covered | all matrices | left out |",
+        "| --- | --- | --- | --- |",
+        *rows,
+    ]) + "\n"
+
+
 def run() -> str:
-    return "\n".join([speed_section(), removal_section(), zoo_section(), mac_count_section()])
+    return "\n".join([speed_section(), removal_section(), zoo_section(), mac_count_section(),
+                      mask_coverage_section()])

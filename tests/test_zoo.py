@@ -538,3 +538,12 @@ def test_attention_macs_are_counted():
     assert count_macs(Attention(), (5, 16)) == 2 * 2 * 5 * 5 * 8
     # in_proj (L x 16 x 48) + the same attention + out_proj (L x 16 x 16), L = 5
     assert count_macs(SelfAttention(), (5, 16)) == 5 * 16 * 48 + 2 * 2 * 5 * 5 * 8 + 5 * 16 * 16
+
+
+def test_pruning_never_edits_the_model_nor_shares_a_tensor_with_it():
+    model, x = randomised(Depthwise()), image()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pruned = structured.prune_channels(model, 0.5, x)
+    originals = {id(t) for t in [*model.parameters(), *model.buffers()]}
+    assert not any(id(t) in originals for t in [*pruned.parameters(), *pruned.buffers()])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

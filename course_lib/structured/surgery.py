@@ -142,7 +142,7 @@ def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str,
         for (role, name), slots in group.slots.items():
             side = {"consumers": "in", "params": "param"}.get(role, "out")
             removed.setdefault((name, side), []).append(slots.positions[~kept[slots.channels]])
-    pruned = _copy_except(model, removed)
+    pruned, shared = _copy_except(model, removed)
     axes = {(name, "param"): slots.axis for g in groups for (role, name), slots in g.slots.items()
             if role == "params"}
     for (name, side), parts in removed.items():
@@ -160,13 +160,14 @@ def prune_groups(model: nn.Module, groups: list[ChannelGroup], scores: dict[str,
             _replace_parameter(module, attr, getattr(module, attr).index_select(axis, keep))
         else:
             (shrink_inputs if side == "in" else shrink_outputs)(module, keep)
+    _unshare(pruned, shared)
     return pruned
 
 
-def _copy_except(model: nn.Module, removed: dict[tuple[str, str], list]) -> nn.Module:
+def _copy_except(model: nn.Module, removed: dict[tuple[str, str], list]) -> tuple[nn.Module, set[int]]:
     """A deep copy of ``model`` that shares, rather than copies, the tensors pruning will replace
-    with smaller ones (the layers in ``removed``: {(name, side): ...}); the original is never edited,
-    since each is replaced in the copy by a new tensor (``_replace_parameter``)."""
+    with smaller ones (the layers in ``removed``: {(name, side): ...}), and the ids of those tensors.
+    The original is never edited: the copy's layers get new tensors (``_replace_parameter``)."""
     shared = {}
     for name, side in removed:
         if side == "param":
@@ -177,7 +178,16 @@ def _copy_except(model: nn.Module, removed: dict[tuple[str, str], list]) -> nn.M
             attrs = ("weight",) if side == "in" else ("weight", "bias", "running_mean", "running_var")
             tensors = [getattr(module, a, None) for a in attrs]
         shared.update({id(t): t for t in tensors if t is not None})
-    return copy.deepcopy(model, memo=shared)
+    return copy.deepcopy(model, memo=dict(shared)), set(shared)
+
+
+def _unshare(pruned: nn.Module, shared: set[int]) -> None:
+    """Copy any tensor ``pruned`` still shares with the original (one tied between a pruned layer and
+    another), so that the two models never alias."""
+    for module in pruned.modules():
+        for attr, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            if id(tensor) in shared:
+                setattr(module, attr, copy.deepcopy(tensor))
 
 
 def resolve_group_scores(model: nn.Module, groups: list[ChannelGroup], importance: str | Callable,
