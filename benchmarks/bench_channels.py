@@ -15,6 +15,7 @@ import copy
 import statistics
 import time
 import warnings
+from contextlib import contextmanager
 
 import torch
 import torch_pruning as tp
@@ -60,14 +61,21 @@ class SmallVGG(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def speedup_rows(model: nn.Module, example: torch.Tensor, threads: int) -> list[str]:
-    """Markdown table rows of ``speedups`` measured with ``threads`` torch threads."""
+@contextmanager
+def torch_threads(threads: int):
+    """Run the body with ``threads`` torch threads, then restore the previous count."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        rows = speedups(model, example, RATIOS, BATCH_SIZES, rounds=5, repeats=5)
+        yield
     finally:
         torch.set_num_threads(previous)
+
+
+def speedup_rows(model: nn.Module, example: torch.Tensor, threads: int) -> list[str]:
+    """Markdown table rows of ``speedups`` measured with ``threads`` torch threads."""
+    with torch_threads(threads):
+        rows = speedups(model, example, RATIOS, BATCH_SIZES, rounds=5, repeats=5)
     lines = []
     for row in rows:
         cells = [str(threads), f"{row['ratio']:.0%}", f"{row['mac_speedup']:.2f}x"]
@@ -153,12 +161,8 @@ def removal_rows(name: str, rounds: int = 5) -> str:
 
 
 def removal_section() -> str:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         rows = [removal_rows(name) for name in REMOVAL_MODELS]
-    finally:
-        torch.set_num_threads(previous)
     return "\n".join([
         "## Channel removal time: the kit vs Torch-Pruning",
         "",
@@ -195,12 +199,8 @@ def zoo_row(name: str) -> str:
 
 
 def zoo_section() -> str:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         rows = [zoo_row(name) for name in models.INDUSTRY_CNNS]
-    finally:
-        torch.set_num_threads(previous)
     return "\n".join([
         "## Twelve architectures industry runs: MACs after removing 30% of each group's channels",
         "",
