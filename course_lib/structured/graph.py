@@ -234,6 +234,7 @@ class _Tracer:
         self.merges: list[tuple[fx.Node, torch.Tensor]] = []
         self.ids: dict[fx.Node, torch.Tensor | list[torch.Tensor]] = {}
         self.used: set[str] = set()  # modules and parameters the graph uses
+        self.unsure = False  # a width passed as a number the trace cannot tie to a layer
 
     # ---------------------------------------------------------------- bookkeeping
 
@@ -365,6 +366,7 @@ class _Tracer:
                 raise Unsupported("a layer norm without a module's weight has a fixed width")
             name = weight.target.rpartition(".")[0]
             module = self.modules.get(name)
+            self.unsure = True  # its (C,) argument may be the module's normalized_shape, or a literal
             for param in (weight, _arg(node, 3, "bias")):
                 self.params.pop(param, None)  # pruned with the module, not on their own
         if not isinstance(module, nn.LayerNorm) or len(module.normalized_shape) != 1:
@@ -519,18 +521,17 @@ def channel_groups(model: nn.Module, example_input: torch.Tensor) -> list[Channe
     return traced_groups(model, example_input)[0]
 
 
-def traced_groups(model: nn.Module, example_input: torch.Tensor) -> tuple[list[ChannelGroup], tuple | None]:
-    """``channel_groups`` and the shape of one example's output (None if the output is not one
-    tensor), as the trace saw it: what a pruned copy must still return."""
-    graph_module = _trace(model, _check_example(model, example_input))
-    output = next(n for n in graph_module.graph.nodes if n.op == "output").args[0]
-    shape = _shape(output)
-    return _build_groups(model, graph_module), shape and shape[1:]
-
-
-def _build_groups(model: nn.Module, graph_module: fx.GraphModule) -> list[ChannelGroup]:
-    tracer = _Tracer(model, graph_module)
+def traced_groups(model: nn.Module, example_input: torch.Tensor) -> tuple[list[ChannelGroup], bool]:
+    """``channel_groups``, and whether the graph passes a width as a plain number that the trace
+    cannot tie to a layer (``F.layer_norm(x, (C,), ...)``): then only running a pruned copy shows
+    whether that number follows the pruned layer (``self.normalized_shape``) or is written in the code."""
+    tracer = _Tracer(model, _trace(model, _check_example(model, example_input)))
     tracer.run()
+    return _build_groups(model, tracer), tracer.unsure
+
+
+def _build_groups(model: nn.Module, tracer: _Tracer) -> list[ChannelGroup]:
+    graph_module = tracer.gm
     _check_everything_traced(model, tracer.used)
     labels = torch.from_numpy(_components(tracer.count, tracer.ties))
     for node, ids in tracer.merges:
