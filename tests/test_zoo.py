@@ -319,6 +319,22 @@ def test_a_hard_coded_channel_count_keeps_those_channels():
     assert structured.prune_channels(HardCoded(), 0.5, image()).conv.out_channels == 4
 
 
+class Split(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.a, self.b = nn.Conv2d(3, 8, 1), nn.Conv2d(3, 4, 1), nn.Conv2d(5, 4, 1)
+
+    def forward(self, x):
+        first, second = torch.split(self.conv(x), [3, 5], dim=1)  # sizes written as numbers
+        return torch.cat([self.a(first), self.b(second)], dim=1).mean((2, 3))
+
+
+def test_split_sizes_written_as_numbers_keep_those_channels():
+    groups = structured.channel_groups(Split(), image())
+    assert not group_of(groups, "conv").prunable
+    assert structured.prune_channels(Split(), 0.5, image()).conv.out_channels == 8
+
+
 class LiteralLayerNorm(nn.Module):
     """F.layer_norm with the width written as a number: the graph cannot tell it from
     LayerNorm2d's ``self.normalized_shape``, so only running the pruned copy shows it."""
