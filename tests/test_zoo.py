@@ -180,6 +180,21 @@ def test_concatenation_carries_channel_offsets_into_every_consumer():
     assert pruned.norm.num_features == pruned.head.in_channels == 2 + 3 + 3  # the input's 3 stay
 
 
+def test_channel_criteria_read_each_layer_where_the_channel_sits():
+    model, x = randomised(Concat()), image()
+    groups = structured.channel_groups(model, x)
+    b = group_of(groups, "b.0")
+    scores = {c: structured.group_scores(model, groups, c)["b.0"]
+              for c in ("l1", "bn_gamma", "next_layer_l2")}
+    torch.testing.assert_close(scores["l1"], model.b[0].weight.detach().abs().sum((1, 2, 3)))
+    # b's channel c sits at position 7 + c of the concatenation that norm and head read
+    gammas = torch.stack([model.b[1].weight, model.norm.weight[7:]]).detach().abs().sum(0)
+    torch.testing.assert_close(scores["bn_gamma"], gammas)
+    reads = model.head.weight.detach()[:, 7:]  # (5, 6, 1, 1)
+    torch.testing.assert_close(scores["next_layer_l2"], reads.transpose(0, 1).flatten(1).norm(dim=1))
+    assert b.take("consumers", "head", model.head.weight).shape == (6, 1, 5, 1, 1)
+
+
 class Shuffle(nn.Module):
     """ShuffleNetV2's unit: chunk, one branch, concatenate, channel shuffle (a view with literal groups)."""
 
