@@ -237,7 +237,7 @@ def test_every_name_the_prose_gives_resolves():
 
 
 def test_the_name_checker_catches_names_of_modules_that_do_not_exist():
-    assert not resolves("nm_sparsity.nm_mask") and not resolves("analysis.compare_losses")
+    assert not resolves("nm_sparsity.nm_mask") and not resolves("analysis.paired_comparison")
     assert not resolves("l0.l0_study") and resolves("recipes.l0_study") and resolves("recipes.l0.l0_study")
     assert resolves("model.fc") and resolves("widgets.py") and resolves("check.capstone")
     assert resolves("explore.cache", bound={"explore"})
@@ -304,6 +304,7 @@ SELECTION_ELSEWHERE = {  # sorting that is not choosing which weights, channels 
     "pruning/permutation.py": "the sum of the n largest of a group (kept magnitude), not a mask",
     "pruning/granularity.py": "patterns ranked by how often kernels vote for them",
     "recipes/dynamic.py": "a differentiable threshold between the k-th and (k+1)-th gate score",
+    "structured/graph.py": "channels grouped by their dependency group (bookkeeping order), no choice",
 }
 
 

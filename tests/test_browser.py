@@ -82,8 +82,8 @@ def lab(tmp_path):
 
 
 def _shown_result(page) -> str:
-    """The sparsity line the slider panel prints, e.g. 'sparsity 50%: test accuracy 99.33% ...'."""
-    shown = page.locator(".jp-OutputArea-output", has_text=re.compile(r"sparsity \d+%: test accuracy"))
+    """The sparsity line the slider panel prints, e.g. 'sparsity 50%: validation accuracy 99.33% ...'."""
+    shown = page.locator(".jp-OutputArea-output", has_text=re.compile(r"sparsity \d+%: validation accuracy"))
     return shown.last.inner_text()
 
 
@@ -120,7 +120,7 @@ def test_lesson00_opens_first_without_a_popup_and_its_slider_works_from_the_keyb
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
 
-            first = page.locator(".jp-OutputArea-output", has_text="sparsity 50%: test accuracy")
+            first = page.locator(".jp-OutputArea-output", has_text="sparsity 50%: validation accuracy")
             first.first.wait_for(timeout=180_000)
             assert "Error" not in page.locator(".jp-OutputArea-output").all_inner_texts()[0]
             # JupyterLab asks about its news feed as soon as it has started; by now it would have
@@ -145,7 +145,7 @@ def test_lesson00_opens_first_without_a_popup_and_its_slider_works_from_the_keyb
                 page.keyboard.press("ArrowRight")
             page.wait_for_function(
                 "before => [...document.querySelectorAll('.jp-OutputArea-output')]"
-                ".some(e => /sparsity \\d+%: test accuracy/.test(e.innerText)"
+                ".some(e => /sparsity \\d+%: validation accuracy/.test(e.innerText)"
                 " && !e.innerText.includes(before))",
                 arg=before.split(":")[0], timeout=60_000,
             )

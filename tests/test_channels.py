@@ -123,50 +123,6 @@ def test_gelu_silu_and_a_gate_are_traced_from_the_op_table():
     assert pruned.stem.out_channels == pruned.gate.in_channels == 4 and pruned.head.in_features == 64
 
 
-class Grouped(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3)
-        self.depthwise = nn.Conv2d(4, 4, 3, groups=4)
-
-    def forward(self, x):
-        return self.depthwise(self.conv(x))
-
-
-class Concat(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a, self.b = nn.Conv2d(1, 4, 3), nn.Conv2d(1, 4, 3)
-        self.head = nn.Conv2d(8, 2, 1)
-
-    def forward(self, x):
-        return self.head(torch.cat([self.a(x), self.b(x)], dim=1))
-
-
-class HardCoded(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4 * 6 * 6, 2)
-
-    def forward(self, x):
-        return self.fc(self.conv(x).view(-1, 144))
-
-
-@pytest.mark.parametrize(
-    "model, words",
-    [(Grouped(), ["'depthwise'", "Conv2d", "groups=4"]), (Concat(), ["'cat'", "cat"])],
-)
-def test_unsupported_patterns_name_the_module_and_operation(model, words):
-    with pytest.raises(ValueError) as err:
-        structured.channel_groups(model, DIGIT)
-    assert all(w in str(err.value) for w in words), str(err.value)
-
-
-def test_hard_coded_reshape_is_caught_after_pruning():
-    with pytest.raises(ValueError, match="hard-codes a channel count"):
-        structured.prune_channels(HardCoded(), 0.5, DIGIT)
-
-
 # ---------------------------------------------------------------- importance
 
 

@@ -7,7 +7,7 @@
 - Channel removal: ``structured.prune_channels`` and Torch-Pruning's ``BasePruner`` (DepGraph; in
   Torch-Pruning 1.6 ``MetaPruner`` and ``MagnitudePruner`` are deprecated aliases of it)
   remove the same parameters and MACs at the same ratio. Two details differ: the default importance
-  (:class:`KitChannelImportance` makes Torch-Pruning rank channels as the kit's ``"l1"`` does) and the
+  (:class:`KitChannelImportance` makes Torch-Pruning rank channels as the kit's ``"magnitude"`` does) and the
   rounding of the channel count (the kit removes ``round(ratio * C)``, Torch-Pruning keeps
   ``int(C * (1 - ratio))``, then rounds the kept count down to a multiple of ``round_to``:
   :func:`torch_pruning_kept`).
@@ -213,7 +213,7 @@ def kit_kept(channels: int, ratio: float) -> int:
 
 def agreement_with_torch_pruning(model: nn.Module, ratio: float, example_input: torch.Tensor,
                                importance="kit") -> dict:
-    """The kit's ``prune_channels`` (``"l1"``) against Torch-Pruning's ``BasePruner`` at ``ratio``.
+    """The kit's ``prune_channels`` (``"magnitude"``) against Torch-Pruning's ``BasePruner`` at ``ratio``.
 
     Returns ``{"kit": {...}, "torch_pruning": {...}, "same_counts", "same_outputs",
     "max_difference"}``, each side with ``params``, ``macs`` and ``channels`` (:func:`channel_counts`);

@@ -1,9 +1,13 @@
 """What a pruned model costs: parameters, non-zeros, sparsity, bytes, MACs and latency."""
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+from torch.utils import flop_counter
+from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.modules import eval_mode, hooks_attached, prunable_weights
+from ..core.modules import eval_mode, prunable_weights
 
 
 def count_params(model: nn.Module) -> int:
@@ -51,30 +55,66 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
     return shape
 
 
+# Operations torch.utils.flop_counter has a formula for elsewhere but not under this name: PyTorch
+# runs F.scaled_dot_product_attention on the CPU as its own fused kernel, which the counter's table
+# lacks (pytorch/pytorch#195460, fixed after 2.14), so it would count that attention as 0 FLOPs.
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)  # (B, H, L, E) shapes
+
+
+_MISSING_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
+
+
+@contextmanager
+def _attention_unfused():
+    """Run nn.MultiheadAttention through its composite path (linear projections and
+    scaled_dot_product_attention), which the counter sees, not its inference fast path (one fused
+    kernel the counter has no formula for)."""
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 def count_macs(model: nn.Module, input_shape, per_layer: bool = False):
     """Multiply-accumulates of one forward pass of one example of shape ``input_shape`` (no batch dim).
 
-    Counts Conv2d and Linear layers (where nearly all the arithmetic is); FLOPs = 2 x MACs, as
-    ``torch.utils.flop_counter`` counts them. With ``per_layer`` returns ``{module name: MACs}``.
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` at the dispatcher, so every matrix
+    product counts: convolutions, linear layers and functional ones (``F.linear``, ``torch.matmul``,
+    ``bmm``, ``F.scaled_dot_product_attention``, attention inside ``nn.MultiheadAttention``); MACs =
+    FLOPs / 2, as the counter counts 2 FLOPs per multiply-add. Elementwise work (activations,
+    normalisation, pooling) is not counted. A model on the ``meta`` device (built under
+    ``with torch.device("meta"):``) is counted without computing anything. With ``per_layer``
+    returns ``{module name: MACs}`` for the modules that do the arithmetic themselves (not through a
+    child), whose values sum to the total.
     """
     shape = _check_input_shape(input_shape)
-    macs: dict[str, int] = {}
-
-    def hook(name):
-        def record(module, inputs, output):
-            # Each output element is one dot product of length fan_in = C_in/groups * kernel area.
-            fan_in = module.weight[0].numel()
-            macs[name] = macs.get(name, 0) + output.numel() * fan_in
-
-        return record
-
-    hooks = [(module, hook(name)) for name, module in model.named_modules()
-             if isinstance(module, (nn.Conv2d, nn.Linear))]
+    first = next(model.parameters(), None)  # the example goes where the weights are (CPU, GPU, meta)
+    example = torch.zeros(1, *shape, device=None if first is None else first.device)
+    counter = FlopCounterMode(display=False, custom_mapping=_MISSING_FORMULAS)
     try:
-        with hooks_attached(forward=hooks), torch.no_grad(), eval_mode(model):
-            model(torch.zeros(1, *shape))
+        with torch.no_grad(), eval_mode(model), _attention_unfused(), counter:
+            model(example)
     except RuntimeError as err:
         raise ValueError(
             f"input_shape {shape} does not fit {type(model).__name__}: the forward pass failed ({err})"
         ) from err
-    return macs if per_layer else sum(macs.values())
+    if not per_layer:
+        return counter.get_total_flops() // 2
+    # The counter keys each module by its class name and path ("ResNet.layer1.0.conv1"); a parent's
+    # count includes its children's.
+    totals = {name: sum(counter.get_flop_counts().get(_counter_key(model, name), {}).values())
+              for name, _ in model.named_modules()}
+    own = {}
+    for name, module in model.named_modules():
+        children = sum(totals[f"{name}.{child}" if name else child] for child, _ in module.named_children())
+        if totals[name] > children:
+            own[name] = (totals[name] - children) // 2
+    return own
+
+
+def _counter_key(model: nn.Module, name: str) -> str:
+    root = type(model).__name__
+    return f"{root}.{name}" if name else root

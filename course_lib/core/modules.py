@@ -45,13 +45,24 @@ def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 
 PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 
+# nn.MultiheadAttention multiplies its inputs by parameters of its own, not by Linear layers: the
+# packed q/k/v input projection (or three separate ones when key and value sizes differ). Its output
+# projection, out_proj, is a Linear and is covered as one.
+ATTENTION_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
 
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The weights of every Conv2d and Linear layer, by parameter name (``"conv1.weight"``)."""
-    return _layer_weights(model, PRUNABLE_TYPES)
+    """Every weight matrix the model multiplies its inputs by, by parameter name (``"conv1.weight"``):
+    Conv2d and Linear weights, and ``nn.MultiheadAttention``'s input projections
+    (``"attn.in_proj_weight"``, see ``ATTENTION_WEIGHTS``).
+
+    Left out, because no input is multiplied by them: embedding tables (looked up), position
+    embeddings and class tokens (added, e.g. ViT's ``pos_embedding`` and ``class_token``, Swin's
+    relative position bias tables), and the vectors of norms and biases.
+    """
+    return prunable_parameters(model)
 
 
 def _layer_weights(model: nn.Module, layer_types) -> dict[str, nn.Parameter]:
@@ -65,19 +76,25 @@ def _layer_weights(model: nn.Module, layer_types) -> dict[str, nn.Parameter]:
 def prunable_parameters(
     model: nn.Module, include_biases: bool = False, include_norm: bool = False
 ) -> dict[str, nn.Parameter]:
-    """Conv2d/Linear weights, plus their biases and normalisation layers' parameters on request.
+    """The weights of ``prunable_weights``, plus biases and normalisation layers' parameters on
+    request, in module order.
 
+    ``include_biases`` adds the Conv2d/Linear biases and the attention's ``in_proj_bias``;
     ``include_norm`` adds the scale (gamma) of BatchNorm/LayerNorm/GroupNorm layers, and their shift
     (beta) as well when ``include_biases`` is also set.
     """
     params = {}
     for name, module in model.named_modules():
         prefix = f"{name}." if name else ""
-        if isinstance(module, PRUNABLE_TYPES) or (include_norm and isinstance(module, NORM_TYPES)):
-            if getattr(module, "weight", None) is not None:
-                params[f"{prefix}weight"] = module.weight
-            if include_biases and getattr(module, "bias", None) is not None:
-                params[f"{prefix}bias"] = module.bias
+        if isinstance(module, nn.MultiheadAttention):
+            attrs = [*ATTENTION_WEIGHTS, *(("in_proj_bias",) if include_biases else ())]
+        elif isinstance(module, PRUNABLE_TYPES) or (include_norm and isinstance(module, NORM_TYPES)):
+            attrs = ("weight", "bias") if include_biases else ("weight",)
+        else:
+            continue
+        for attr in attrs:
+            if getattr(module, attr, None) is not None:
+                params[f"{prefix}{attr}"] = getattr(module, attr)
     return params
 
 

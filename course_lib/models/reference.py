@@ -34,6 +34,31 @@ def landmark_model(name: str) -> nn.Module:
         return _CONSTRUCTORS[name]()
 
 
+# The networks industry deploys, as the kit's channel-pruning tests and benchmarks meet them: twelve
+# convolutional networks (depthwise, grouped, concatenating, channels-last) and two vision
+# transformers, by torchvision's constructor names.
+INDUSTRY_CNNS = (
+    "vgg11_bn", "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf",
+    "shufflenet_v2_x0_5", "resnext50_32x4d", "densenet121", "googlenet", "squeezenet1_0", "convnext_tiny",
+)  # fmt: skip
+INDUSTRY_TRANSFORMERS = ("vit_b_16", "swin_t")
+
+
+def industry_model(name: str, device: str = "cpu") -> nn.Module:
+    """One of ``INDUSTRY_CNNS`` or ``INDUSTRY_TRANSFORMERS`` from torchvision, randomly initialised
+    (nothing is downloaded), on ``device`` (``"meta"``: shapes only). GoogLeNet comes without its
+    auxiliary heads, which only training runs."""
+    if name not in INDUSTRY_CNNS + INDUSTRY_TRANSFORMERS:
+        raise ValueError(f"name must be one of {INDUSTRY_CNNS + INDUSTRY_TRANSFORMERS}, got {name!r}")
+    extra = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    build = getattr(torchvision.models, name)
+    try:
+        with torch.device(device):
+            return build(weights=None, **extra)
+    except NotImplementedError:  # RegNet reads tensor values while it builds: none on "meta"
+        return build(weights=None, **extra).to(device)
+
+
 def kept_parameters(weight_counts: list[int], kept_fractions: list[float]) -> int:
     """Weights left when layer i keeps ``kept_fractions[i]`` of its ``weight_counts[i]`` weights."""
     if len(weight_counts) != len(kept_fractions):

@@ -3,7 +3,10 @@ heads and MLP units."""
 
 from .graph import (  # noqa: F401
     ChannelGroup,
+    Slots,
+    Unsupported,
     channel_groups,
+    traced_groups,
 )
 from .ops import (  # noqa: F401
     FUNCTION_OPS,
@@ -21,11 +24,10 @@ from .permutation import (  # noqa: F401
 from .scores import (  # noqa: F401
     channel_importance,
     channel_parts,
+    channel_view,
     group_scores,
     input_channel_norms,
-    input_columns,
     n_pruned,
-    output_rows,
     pruned_channels,
     pruned_overlap,
 )
@@ -56,9 +58,12 @@ __all__ = [
     "METHOD_OPS",
     "MODULE_OPS",
     "OP_KINDS",
+    "Slots",
+    "Unsupported",
     "channel_groups",
     "channel_importance",
     "channel_parts",
+    "channel_view",
     "drop_head_columns",
     "features_per_channel",
     "group_scores",
@@ -66,12 +71,10 @@ __all__ = [
     "head_parts",
     "head_scores",
     "input_channel_norms",
-    "input_columns",
     "kept_indices",
     "mlp_unit_scores",
     "n_pruned",
     "op_kind",
-    "output_rows",
     "permutation_chains",
     "permute_channels",
     "permute_for_nm",
@@ -86,5 +89,6 @@ __all__ = [
     "resolve_group_scores",
     "shrink_inputs",
     "shrink_outputs",
+    "traced_groups",
     "unit_parts",
 ]

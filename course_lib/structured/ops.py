@@ -1,10 +1,11 @@
 """The one table of how torch.fx operations treat channels (lessons 04 and 08).
 
-A channel lives in dim 1 of an activation: the C of (B, C, H, W), the F of (B, F). Two graph walks
-read this table: channel-dependency tracing (``structured.graph.channel_groups``: which layers must
-lose the same channels) and sparsity propagation (``hardware.propagation.propagate_sparsity``: which
-channels are surely zero or never needed). Layers with weights (Conv2d, Linear) are not in it: each
-walk handles them itself.
+A channel lives in dim 1 of an activation: the C of (B, C, H, W), the F of (B, F); after a permute
+into channels-last (ConvNeXt) it lives in the last dim. Two graph walks read this table:
+channel-dependency tracing (``structured.graph.channel_groups``: which layers must lose the same
+channels) and sparsity propagation (``hardware.propagation.propagate_sparsity``: which channels are
+surely zero or never needed). Layers with weights (convolutions, Linear) are not in it: each walk
+handles them itself.
 
 The kinds, and what each walk does with them:
 
@@ -19,16 +20,28 @@ kind                meaning                                        examples
                     the same channels; zero where all are zero
 ``product``         elementwise product of tensors: the same       ``a * b``, ``torch.mul``
                     channels; zero where any operand is zero
-``flatten``         (B, C, ...) -> (B, C * ...): channel c         ``nn.Flatten``, ``x.flatten(1)``,
-                    becomes a block of features                    ``x.view(B, -1)``, ``reshape``
+``flatten``         a reshape: (B, C, ...) -> (B, C * ...) makes   ``nn.Flatten``, ``x.flatten(1)``,
+                    channel c a block of features; a view can      ``x.view(B, -1)``, ``reshape``,
+                    also split channels (B, g, C/g, ...)           ``squeeze``, ``unsqueeze``
 ``norm``            per-channel normalisation (BatchNorm): the     ``nn.BatchNorm1d/2d/3d``
                     same channels, with per-channel parameters
+``layer_norm``      normalisation over the last dim with a         ``nn.LayerNorm``, ``F.layer_norm``
+                    per-channel scale and shift
+``permute``         channels move to another dim                   ``x.permute(0, 2, 3, 1)``,
+                                                                   ``transpose``
+``concat``          channels of several tensors side by side       ``torch.cat``
+``chunk``           equal pieces along a dim                       ``x.chunk(2, dim=1)``
+``split``           pieces of given sizes along a dim              ``x.split(16, dim=1)``
+``reduce``          mean / sum / max over some dims                ``x.mean([2, 3])``
+``getitem``         one piece of a chunk or split                  ``pieces[0]``
 =================== ============================================== =====================================
 
 Tracing treats ``zero_preserving`` and ``channelwise`` alike (channels pass through), ties the
-operands of ``sum`` and ``product``, and maps flattened features back to channels. Propagation keeps
-zeros through ``zero_preserving`` ops only, combines zeros by ``sum`` (all) or ``product`` (any) of
-two operands of the same shape, and treats anything not in the table as unknown.
+operands of ``sum`` and ``product``, maps reshaped features back to channels and follows channels
+through the structural kinds (``permute`` to ``getitem``). Propagation keeps zeros through
+``zero_preserving`` ops only, combines zeros by ``sum`` (all) or ``product`` (any) of two operands of
+the same shape, follows (B, C, ...) -> (B, C * ...) flattening and treats every other kind, and
+anything not in the table, as unknown.
 """
 
 import operator
@@ -36,9 +49,11 @@ from math import prod
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import fx, nn
 
-OP_KINDS = ("zero_preserving", "channelwise", "sum", "product", "flatten", "norm")
+OP_KINDS = ("zero_preserving", "channelwise", "sum", "product", "flatten", "norm",
+            "layer_norm", "permute", "concat", "chunk", "split", "reduce", "getitem")  # fmt: skip
 
 # Module types, matched with isinstance in this order.
 MODULE_OPS = {
@@ -50,6 +65,7 @@ MODULE_OPS = {
     nn.Sigmoid: "channelwise", nn.Hardsigmoid: "channelwise",
     nn.Flatten: "flatten",
     nn.modules.batchnorm._BatchNorm: "norm",
+    nn.LayerNorm: "layer_norm",
 }  # fmt: skip
 
 # Targets of call_function nodes.
@@ -57,13 +73,21 @@ FUNCTION_OPS = {
     torch.relu: "zero_preserving", F.relu: "zero_preserving", F.relu6: "zero_preserving",
     F.leaky_relu: "zero_preserving", F.gelu: "zero_preserving", F.silu: "zero_preserving",
     torch.tanh: "zero_preserving", F.hardswish: "zero_preserving", F.dropout: "zero_preserving",
+    torchvision.ops.stochastic_depth: "zero_preserving",
     F.max_pool2d: "zero_preserving", F.avg_pool2d: "zero_preserving",
     F.adaptive_avg_pool2d: "zero_preserving", F.adaptive_max_pool2d: "zero_preserving",
     torch.sigmoid: "channelwise", F.sigmoid: "channelwise", F.hardsigmoid: "channelwise",
     operator.add: "sum", operator.iadd: "sum", operator.sub: "sum", operator.isub: "sum",
     torch.add: "sum", torch.sub: "sum",
     operator.mul: "product", operator.imul: "product", torch.mul: "product",
-    torch.flatten: "flatten",
+    torch.flatten: "flatten", torch.reshape: "flatten", torch.squeeze: "flatten",
+    torch.unsqueeze: "flatten",
+    F.layer_norm: "layer_norm",
+    torch.permute: "permute", torch.transpose: "permute",
+    torch.cat: "concat", torch.concat: "concat",
+    torch.chunk: "chunk", torch.split: "split",
+    torch.mean: "reduce", torch.sum: "reduce", torch.amax: "reduce",
+    operator.getitem: "getitem",
 }  # fmt: skip
 
 # Names of call_method nodes (tensor methods).
@@ -73,7 +97,11 @@ METHOD_OPS = {
     "sigmoid": "channelwise",
     "add": "sum", "add_": "sum", "sub": "sum", "sub_": "sum",
     "mul": "product", "mul_": "product",
-    "flatten": "flatten", "view": "flatten", "reshape": "flatten",
+    "flatten": "flatten", "view": "flatten", "reshape": "flatten", "squeeze": "flatten",
+    "unsqueeze": "flatten",
+    "permute": "permute", "transpose": "permute",
+    "chunk": "chunk", "split": "split",
+    "mean": "reduce", "sum": "reduce", "amax": "reduce",
 }  # fmt: skip
 
 

@@ -78,10 +78,21 @@ def permutation_chains(model: torch.nn.Module, example_input: torch.Tensor) -> l
     for group in channel_groups(model, example_input):
         if not group.prunable or len(group.producers) != 1 or len(group.norms) > 1:
             continue
-        if len(group.consumers) != 1 or group.consumers[0][1] != 1:
+        if len(group.consumers) != 1 or group.consumers[0][1] != 1 or group.depthwise or group.params:
             continue
+        if not all(_whole(model, group, role, name) for role, name in group.slots):
+            continue  # a concatenation, a grouped conv or a shuffle: channel c is not position c
         chains.append((group.consumers[0][0], group.producers[0], group.norms[0] if group.norms else None))
     return chains
+
+
+def _whole(model: torch.nn.Module, group, role: str, name: str) -> bool:
+    """Whether layer ``name`` holds exactly the group's channels, channel c at position c."""
+    slots, identity = group.slots[(role, name)], torch.arange(group.channels)
+    layer = model.get_submodule(name)
+    size = layer.weight.shape[slots.axis] * (slots.groups if role == "consumers" else 1)
+    return size == group.channels and torch.equal(slots.positions, identity) and torch.equal(
+        slots.channels, identity) and slots.groups == 1
 
 
 def permute_for_nm(model: torch.nn.Module, n: int, m: int, example_input: torch.Tensor) -> list[dict]:

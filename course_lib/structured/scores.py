@@ -49,36 +49,29 @@ def input_channel_norms(weight: torch.Tensor, repeat: int = 1) -> torch.Tensor:
     return weight.transpose(0, 1).flatten(1).norm(dim=1)
 
 
-def output_rows(t: torch.Tensor) -> torch.Tensor:
-    """(S, C, ...) per-output-channel tensors as (S, C, k): unit c is row c."""
-    return t.reshape(t.shape[0], t.shape[1], -1)
-
-
-def input_columns(channels: int):
-    """A view for a reader's weight (S, Co, channels * r, ...) as (S, channels, k): unit c is the
-    block of input features that channel c feeds (r per channel after a flatten, 1 for a conv)."""
+def channel_view(group: ChannelGroup, role: str, name: str):
+    """A view for the group's part in layer ``name`` (``role``: "producers", "norms" or "consumers"):
+    (S, *shape) -> (S, C, k), unit c holding every slice of the layer that belongs to channel c
+    (``ChannelGroup.take``: output rows, or the weights that read the channel, wherever a
+    concatenation, a shuffle or a grouped conv puts them; zero-padded, which adds nothing to a sum)."""
     def view(t):
-        s, readers = t.shape[:2]
-        return t.reshape(s, readers, channels, -1).transpose(1, 2).reshape(s, channels, -1)
+        return torch.stack([group.take(role, name, x).reshape(group.channels, -1) for x in t])
     return view
 
 
 def channel_parts(modules: dict[str, nn.Module], group: ChannelGroup) -> list[Part]:
-    """The weights of the group's channels, by role: producers' weights and biases, BatchNorm scales
-    and shifts, and the readers' input columns."""
+    """The weights of the group's channels, by role: producers' weights and biases, normalisation
+    scales and shifts, and the readers' input columns."""
     parts = []
-    for name in group.producers:
-        parts.append(Part(f"{name}.weight", modules[name].weight, "weight", output_rows))
-        if modules[name].bias is not None:
-            parts.append(Part(f"{name}.bias", modules[name].bias, "bias", output_rows))
-    for name in group.norms:
-        norm = modules[name]
-        if norm.weight is not None:
-            parts.append(Part(f"{name}.weight", norm.weight, "norm", output_rows))
-        if norm.bias is not None:
-            parts.append(Part(f"{name}.bias", norm.bias, "bias", output_rows))
+    for role, kinds in (("producers", ("weight", "bias")), ("norms", ("norm", "bias"))):
+        for name in getattr(group, role):
+            for attr, kind in zip(("weight", "bias"), kinds):
+                param = getattr(modules[name], attr)
+                if param is not None:
+                    parts.append(Part(f"{name}.{attr}", param, kind, channel_view(group, role, name)))
     for name, _ in group.consumers:
-        parts.append(Part(f"{name}.weight", modules[name].weight, "reader", input_columns(group.channels)))
+        parts.append(Part(f"{name}.weight", modules[name].weight, "reader",
+                          channel_view(group, "consumers", name)))
     return parts
 
 
