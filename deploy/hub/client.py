@@ -30,7 +30,9 @@ class HubError(RuntimeError):
 
 def check(response: requests.Response, *expected: int) -> requests.Response:
     if response.status_code not in expected:
-        raise HubError(f"{response.request.method} {response.url} -> {response.status_code}: {response.text[:500]}")
+        raise HubError(
+            f"{response.request.method} {response.url} -> {response.status_code}: {response.text[:500]}"
+        )
     return response
 
 
@@ -47,14 +49,18 @@ class HubUser:
         page = check(self.http.get(f"{self.hub_url}/hub/login", timeout=HTTP_TIMEOUT), 200)
         xsrf = XSRF.search(page.text)
         form = {"username": self.name, "password": self.password, "_xsrf": xsrf.group(1) if xsrf else ""}
-        done = self.http.post(f"{self.hub_url}/hub/login", data=form, allow_redirects=False, timeout=HTTP_TIMEOUT)
+        done = self.http.post(
+            f"{self.hub_url}/hub/login", data=form, allow_redirects=False, timeout=HTTP_TIMEOUT
+        )
         if done.status_code != 302:
             raise HubError(f"login of {self.name} refused: {done.status_code}")
         # an API token of the student's own (what JupyterLab's hub extension does with the cookie)
         made = self.http.post(
-            f"{self.hub_url}/hub/api/users/{self.name}/tokens", json={"note": "client.py"},
-            headers={"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""}, timeout=HTTP_TIMEOUT,
-        )  # fmt: skip
+            f"{self.hub_url}/hub/api/users/{self.name}/tokens",
+            json={"note": "client.py"},
+            headers={"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""},
+            timeout=HTTP_TIMEOUT,
+        )
         token = check(made, 200, 201).json()["token"]
         self.http.headers["Authorization"] = f"token {token}"
         self.token = token
@@ -110,7 +116,12 @@ class Server:
 
     def kernel_for(self, path: str, timeout: float = 120) -> "Kernel":
         """Open ``path`` as JupyterLab does: a session with a new python3 kernel, and its websocket."""
-        body = {"path": path, "type": "notebook", "name": path.rsplit("/", 1)[-1], "kernel": {"name": "python3"}}
+        body = {
+            "path": path,
+            "type": "notebook",
+            "name": path.rsplit("/", 1)[-1],
+            "kernel": {"name": "python3"},
+        }
         session = self.request("POST", "api/sessions", 201, json=body, timeout=timeout).json()
         return Kernel(self, session["id"], session["kernel"]["id"], timeout)
 
@@ -139,26 +150,47 @@ class Kernel:
 
     def __init__(self, server: Server, session_id: str, kernel_id: str, timeout: float):
         self.server, self.session_id, self.id = server, session_id, kernel_id
-        ws_url = server.url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={session_id}"
+        ws_url = (
+            server.url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels?session_id={session_id}"
+        )
         self.ws = websocket.create_connection(
             ws_url, header=[f"Authorization: {server.http.headers['Authorization']}"], timeout=timeout
         )
 
     def _send(self, msg_type: str, content: dict, channel: str = "shell") -> str:
         msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": msg_type, "session": self.session_id, "username": "",
-                  "date": datetime.now(timezone.utc).isoformat(), "version": "5.3"}  # fmt: skip
-        message = {"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": channel}
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "session": self.session_id,
+            "username": "",
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": "5.3",
+        }
+        message = {
+            "header": header,
+            "parent_header": {},
+            "metadata": {},
+            "content": content,
+            "channel": channel,
+        }
         self.ws.send(json.dumps(message))
         return msg_id
 
     def execute(self, code: str, timeout: float = 300) -> Reply:
         """Run ``code`` and collect its outputs until the kernel is idle again (or ``timeout`` passes)."""
         start = time.monotonic()
-        msg_id = self._send("execute_request", {
-            "code": code, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": True,
-        })  # fmt: skip
+        msg_id = self._send(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
         outputs, status, count, idle = [], None, None, False
         while status is None or not idle:
             left = timeout - (time.monotonic() - start)
@@ -179,12 +211,18 @@ class Kernel:
             elif kind == "stream":
                 outputs.append({"output_type": "stream", "name": content["name"], "text": content["text"]})
             elif kind in ("display_data", "execute_result"):
-                output = {"output_type": kind, "data": content["data"], "metadata": content.get("metadata", {})}
+                output = {
+                    "output_type": kind,
+                    "data": content["data"],
+                    "metadata": content.get("metadata", {}),
+                }
                 if kind == "execute_result":
                     output["execution_count"] = content["execution_count"]
                 outputs.append(output)
             elif kind == "error":
-                outputs.append({"output_type": "error", **{k: content[k] for k in ("ename", "evalue", "traceback")}})
+                outputs.append(
+                    {"output_type": "error", **{k: content[k] for k in ("ename", "evalue", "traceback")}}
+                )
         return Reply(status, outputs, count, time.monotonic() - start)
 
     def restart(self, timeout: float = 120) -> None:

@@ -83,8 +83,13 @@ c.JupyterHub.services = [
         "name": "formgrader",
         "url": f"http://{LOOPBACK}:{FORMGRADER_PORT}",
         "command": [
-            sys.executable, "-m", "jupyterhub.singleuser", f"--ServerApp.port={FORMGRADER_PORT}",
-            f"--ServerApp.ip={LOOPBACK}", "--ServerApp.default_url=/formgrader", *AS_ROOT,
+            sys.executable,
+            "-m",
+            "jupyterhub.singleuser",
+            f"--ServerApp.port={FORMGRADER_PORT}",
+            f"--ServerApp.ip={LOOPBACK}",
+            "--ServerApp.default_url=/formgrader",
+            *AS_ROOT,
         ],
         "cwd": str(COURSE),
         "environment": {

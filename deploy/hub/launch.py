@@ -107,7 +107,9 @@ class Hub:
         if not PROXY.exists():
             raise FileNotFoundError(f"{PROXY} is missing: run `npm ci` in {HERE} (make hub does)")
         if not Path(self.student_edition).is_dir():
-            raise FileNotFoundError(f"student_edition {str(self.student_edition)!r} is missing: run `make student`")
+            raise FileNotFoundError(
+                f"student_edition {str(self.student_edition)!r} is missing: run `make student`"
+            )
         if not port_is_free(self.ip, self.port):
             raise OSError(f"port {self.port} on {self.ip} is in use: choose another (make hub PORT=8010)")
         prepare_course(self.state)
@@ -122,17 +124,37 @@ class Hub:
     def _start_proxy(self) -> None:
         with self._log("proxy") as log:
             self.proxy = subprocess.Popen(
-                [str(PROXY), "--ip", self.ip, "--port", str(self.port), "--api-ip", LOOPBACK,
-                 "--api-port", self.env["HUB_PROXY_API_PORT"],
-                 "--error-target", f"http://{LOOPBACK}:{self.env['HUB_API_PORT']}/hub/error", "--log-level", "warn"],
-                cwd=self.state, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    str(PROXY),
+                    "--ip",
+                    self.ip,
+                    "--port",
+                    str(self.port),
+                    "--api-ip",
+                    LOOPBACK,
+                    "--api-port",
+                    self.env["HUB_PROXY_API_PORT"],
+                    "--error-target",
+                    f"http://{LOOPBACK}:{self.env['HUB_API_PORT']}/hub/error",
+                    "--log-level",
+                    "warn",
+                ],
+                cwd=self.state,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start_hub(self, timeout: float = 120) -> None:
         with self._log("hub") as log:
             self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
-                cwd=self.state, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.state,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,7 +168,9 @@ class Hub:
             except (requests.ConnectionError, ValueError):
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"the hub did not answer at {self.url} within {timeout:.0f} s: see {self.state}/logs")
+        raise TimeoutError(
+            f"the hub did not answer at {self.url} within {timeout:.0f} s: see {self.state}/logs"
+        )
 
     def stop_hub(self, timeout: float = 30) -> None:
         """Stop JupyterHub only: the proxy and the students' servers keep running."""
@@ -226,8 +250,10 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     if args.ip != LOOPBACK:
-        print(f"WARNING: serving on {args.ip}, not only this machine. Put HTTPS in front (docs/deployment.md); "
-              "students' servers run as one Unix user and can read each other's files.")
+        print(
+            f"WARNING: serving on {args.ip}, not only this machine. Put HTTPS in front (docs/deployment.md); "
+            "students' servers run as one Unix user and can read each other's files."
+        )
     args.state.mkdir(parents=True, exist_ok=True)
     ensure_roster(args.state)
     hub = Hub(args.state, args.student_edition, args.ip, args.port)

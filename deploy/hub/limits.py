@@ -123,9 +123,7 @@ def find_cgroups() -> Cgroups | None:
             _write(CGROUP_MOUNT / "cgroup.subtree_control", "+memory +cpu")
             _write(parent / "cgroup.subtree_control", "+memory +cpu")
             return Cgroups(2, (parent,))
-        parents = tuple(
-            CGROUP_MOUNT / c / own_cgroup_v1(c).lstrip("/") / GROUP for c in ("memory", "cpu")
-        )
+        parents = tuple(CGROUP_MOUNT / c / own_cgroup_v1(c).lstrip("/") / GROUP for c in ("memory", "cpu"))
         for parent in parents:
             parent.mkdir(parents=True, exist_ok=True)
         return Cgroups(1, parents)

@@ -30,7 +30,11 @@ ROLES = ("student", "teacher")
 FIELDS = ["username", "role", "password_hash"]
 # JupyterHub names appear in URLs, cgroup and folder names: keep them to safe characters.
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # 16 MiB and about 50 ms per check: cheap for a login, dear for guessing
+SCRYPT = {
+    "n": 2**14,
+    "r": 8,
+    "p": 1,
+}  # 16 MiB and about 50 ms per check: cheap for a login, dear for guessing
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ def read_roster(path: Path) -> dict[str, Member]:
     """{username: Member} from the roster file at ``path``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"roster file {str(path)!r} does not exist: create it with `roster.py PATH add NAME`")
+        raise FileNotFoundError(
+            f"roster file {str(path)!r} does not exist: create it with `roster.py PATH add NAME`"
+        )
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != FIELDS:

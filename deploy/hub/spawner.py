@@ -22,11 +22,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import limits
 import psutil
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Bool, Unicode
-
-import limits
 
 LESSON = re.compile(r"(\d\d)_\w+\.ipynb")
 
