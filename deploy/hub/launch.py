@@ -53,16 +53,18 @@ def port_is_free(ip: str, port: int) -> bool:
     return True
 
 
-def prepare_course(state: Path, notebooks: Path = ROOT / "notebooks") -> None:
-    """The course folder (solution notebooks as nbgrader sources) and the exchange, in ``state``.
+def copy_sources(course: Path, notebooks: Path = ROOT / "notebooks") -> None:
+    """The solution notebooks as the course's nbgrader sources, ``course/source/lessonNN/NN_name.ipynb``.
 
     Existing sources are kept: a teacher may have edited them."""
-    for notebook in sorted(notebooks.glob("*.ipynb")):
-        source = state / "course" / "source" / assignment_id(notebook.name) / notebook.name
+    for notebook in sorted(Path(notebooks).glob("*.ipynb")):
+        source = Path(course) / "source" / assignment_id(notebook.name) / notebook.name
         if not source.exists():
             source.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(notebook, source)
-    exchange = state / "exchange"
+
+
+def make_exchange(exchange: Path) -> None:
     exchange.mkdir(parents=True, exist_ok=True)
     exchange.chmod(0o777)  # nbgrader: the exchange root must be writable by every student
 
@@ -112,7 +114,8 @@ class Hub:
             )
         if not port_is_free(self.ip, self.port):
             raise OSError(f"port {self.port} on {self.ip} is in use: choose another (make hub PORT=8010)")
-        prepare_course(self.state)
+        copy_sources(self.state / "course")
+        make_exchange(self.state / "exchange")
         try:
             self._start_proxy()
             self.start_hub(timeout)
