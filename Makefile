@@ -55,3 +55,23 @@ checkpoints: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis
+
+# The class hub (deploy/hub): configurable-http-proxy from npm (deploy/hub's lock file) and JupyterHub
+# on 127.0.0.1:8000 (make hub PORT=8010), students get the student edition, the teacher nbgrader's
+# formgrader. The first start creates build/hub/roster.csv and prints the teacher's password.
+HUB_PROXY := deploy/hub/node_modules/.package-lock.json
+$(HUB_PROXY): deploy/hub/package-lock.json
+	cd deploy/hub && npm ci --ignore-scripts --no-audit --no-fund
+
+.PHONY: hub hub-loadtest
+hub: PORT = 8000
+hub: $(STAMP) $(HUB_PROXY) student
+	$(BIN)/python deploy/hub/launch.py --port $(PORT)
+
+# A class of STUDENTS (default 6) on loopback, end to end: log in, run lesson 00, submit, collect,
+# autograde. Several sizes in a row, with the sizing figures: make hub-loadtest STUDENTS=1,5,10,20
+STUDENTS ?= 6
+hub-loadtest: $(STAMP) $(HUB_PROXY)
+	$(BIN)/python deploy/hub/loadtest.py --students $(STUDENTS) $(ARGS)
+
+test: $(HUB_PROXY)
