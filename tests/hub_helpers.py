@@ -8,16 +8,16 @@ HUB = ROOT / "deploy" / "hub"
 K8S = ROOT / "deploy" / "k8s"
 sys.path.insert(0, str(HUB))  # deploy/hub's modules import each other by name, as the hub loads them
 
+import client  # noqa: E402
+import launch  # noqa: E402
 import limits  # noqa: E402
 import roster  # noqa: E402
 import spawner  # noqa: E402
 
-__all__ = ["HUB", "K8S", "ROOT", "limits", "roster", "spawner", "require_proxy"]
+__all__ = ["HUB", "K8S", "ROOT", "client", "launch", "limits", "roster", "spawner", "require_proxy"]
 
 
 def require_proxy() -> None:
     """The hub needs configurable-http-proxy from npm: `make test` installs it (npm ci in deploy/hub)."""
-    import launch
-
     if not launch.PROXY.exists():
         raise FileNotFoundError(f"{launch.PROXY} is missing: run `npm ci --prefix {HUB}` (make test does)")

@@ -138,7 +138,10 @@ class Reply:
 
     @property
     def text(self) -> str:
-        return "".join(o.get("text", "") for o in self.outputs if o["output_type"] == "stream")
+        """What the cell printed and returned, as plain text."""
+        parts = [o["text"] if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
+                 for o in self.outputs if o["output_type"] in ("stream", "execute_result")]  # fmt: skip
+        return "".join(parts)
 
     @property
     def error(self) -> str:
@@ -226,9 +229,20 @@ class Kernel:
         return Reply(status, outputs, count, time.monotonic() - start)
 
     def restart(self, timeout: float = 120) -> None:
-        """Restart the kernel (JupyterLab's Kernel > Restart) and reconnect."""
+        """Restart the kernel (JupyterLab's Kernel > Restart) and reconnect.
+
+        After a crash the server restarts the kernel by itself first; a restart asked for meanwhile
+        fails (500) and is asked again, a second at a time, until ``timeout``."""
         self.ws.close()
-        self.server.request("POST", f"api/kernels/{self.id}/restart", 200, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            url = f"{self.server.url}/api/kernels/{self.id}/restart"
+            response = self.server.http.post(url, timeout=timeout)
+            if response.status_code == 200:
+                break
+            if time.monotonic() > deadline:
+                check(response, 200)
+            time.sleep(1)
         self.__init__(self.server, self.session_id, self.id, timeout)
 
     def close(self, shut_down: bool = True) -> None:

@@ -165,15 +165,23 @@ class Hub:
                 if process.poll() is not None:
                     log = self.state / "logs" / f"{name}.log"
                     raise RuntimeError(f"the {name} exited with code {process.returncode}: see {log}")
-            try:  # the proxy answers before the hub has added its route: wait for the hub's own answer
-                if "version" in requests.get(f"{self.url}/hub/api/", timeout=5).json():
-                    return
-            except (requests.ConnectionError, ValueError):
-                pass
+            if self.ready():
+                return
             time.sleep(0.5)
         raise TimeoutError(
             f"the hub did not answer at {self.url} within {timeout:.0f} s: see {self.state}/logs"
         )
+
+    def ready(self) -> bool:
+        """The hub answers through the proxy, and so does the formgrader it runs (a 503 from the
+        proxy means a route with nothing behind it yet)."""
+        try:
+            if "version" not in requests.get(f"{self.url}/hub/api/", timeout=5).json():
+                return False
+            formgrader = requests.get(f"{self.url}/services/formgrader/", timeout=5, allow_redirects=False)
+            return formgrader.status_code not in (502, 503)
+        except (requests.ConnectionError, ValueError):
+            return False
 
     def stop_hub(self, timeout: float = 30) -> None:
         """Stop JupyterHub only: the proxy and the students' servers keep running."""
