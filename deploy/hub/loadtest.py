@@ -23,6 +23,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -114,6 +115,7 @@ def attend(hub_url: str, student: Student, solution: dict[str, str]) -> None:
                 )
                 student.written[grade_id] = cell["source"]
         with server.kernel_for(PATH) as kernel:
+            kernel.execute("pass")  # the kernel is up and answering
             lap("kernel")
             student.phase = "kernel idle"
             time.sleep(2)  # let the sampler see the idle kernel
@@ -291,8 +293,11 @@ def run_class(n: int, workdir: Path, mem_limit: str, cpu_limit: str, log=print) 
         sampler = Sampler(state / "home", students)
         sampler.start()
         start = time.monotonic()
-        with ThreadPoolExecutor(max_workers=n) as pool:
+        pool = ThreadPoolExecutor(max_workers=n)
+        try:
             list(pool.map(lambda s: attend(hub.url, s, solution), students))
+        finally:  # on Ctrl-C, stop the hub now: the students' requests then fail and their threads end
+            pool.shutdown(wait=False, cancel_futures=True)
         sampler.stopped.set()
         sampler.join()
         machine["class_seconds"] = time.monotonic() - start
@@ -372,6 +377,7 @@ def main(argv=None) -> int:
     if any(n < 1 or n > 200 for n in sizes):
         parser.error(f"--students {args.students!r}: each class size must be between 1 and 200")
     reports = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a kill cleans up as Ctrl-C does
     workdir = Path(tempfile.mkdtemp(prefix="hub-loadtest-"))
     try:
         for n in sizes:
