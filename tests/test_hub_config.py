@@ -115,9 +115,10 @@ def test_the_port_and_limits_come_from_the_launcher(monkeypatch):
     assert (c.JupyterHub.port, c.Spawner.mem_limit, c.Spawner.cpu_limit) == (8010, "3G", 1.5)
 
 
-def test_no_proxy_secret_no_hub(monkeypatch):
-    with pytest.raises(SystemExit, match="CONFIGPROXY_AUTH_TOKEN is empty"):
-        load_config(monkeypatch, CONFIGPROXY_AUTH_TOKEN="")
+@pytest.mark.parametrize("secret", ["CONFIGPROXY_AUTH_TOKEN", "HUB_LAUNCHER_TOKEN"])
+def test_no_secret_no_hub(monkeypatch, secret):
+    with pytest.raises(SystemExit, match=f"{secret} is empty"):
+        load_config(monkeypatch, **{secret: ""})
 
 
 def test_lti13_configuration_loads_and_makes_instructors_teachers(monkeypatch):

@@ -38,8 +38,9 @@ c.JupyterHub.hub_ip = LOOPBACK
 c.JupyterHub.hub_port = int(os.environ.get("HUB_API_PORT", "8081"))
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = f"http://{LOOPBACK}:{os.environ.get('HUB_PROXY_API_PORT', '8001')}"
-if not os.environ.get("CONFIGPROXY_AUTH_TOKEN"):
-    raise SystemExit("CONFIGPROXY_AUTH_TOKEN is empty: start the hub with deploy/hub/launch.py (make hub)")
+for secret in ("CONFIGPROXY_AUTH_TOKEN", "HUB_LAUNCHER_TOKEN"):  # never a hub with an empty token
+    if not os.environ.get(secret):
+        raise SystemExit(f"{secret} is empty: start the hub with deploy/hub/launch.py (make hub)")
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
