@@ -287,3 +287,26 @@ def test_nbgitpuller_links_pull_the_student_branch_and_open_the_lesson():
         "repo": "https://git.example.edu/o/r", "branch": "student", "targetPath": "lessons",
         "urlpath": "lab/tree/lessons/lesson07/07_sparse_formats.ipynb",
     }  # fmt: skip
+
+
+def test_the_values_validator_merges_over_the_charts_defaults_as_helm_does(tmp_path):
+    sys.path.insert(0, str(K8S))
+    import validate_values
+
+    defaults = {"a": {"b": 1, "c": 2}, "d": 3}
+    assert validate_values.merged(defaults, {"a": {"c": 5}}) == {"a": {"b": 1, "c": 5}, "d": 3}
+    chart = tmp_path / "chart"  # a made-up miniature chart: a required default and a closed mapping
+    chart.mkdir()
+    (chart / "values.yaml").write_text("hub: {baseUrl: /}\nsingleuser: {memory: {limit: null}}\n")
+    limit = {"limit": {"type": ["string", "null"]}}
+    memory = {"type": "object", "additionalProperties": False, "properties": limit}
+    singleuser = {"type": "object", "properties": {"memory": memory}}
+    schema = {"type": "object", "required": ["hub"], "properties": {"singleuser": singleuser}}
+    (chart / "values.schema.yaml").write_text(yaml.safe_dump(schema))
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("singleuser: {memory: {limit: 2G}}\n")
+    bad.write_text("singleuser: {memory: {limiit: 2G}}\n")
+    assert validate_values.errors(chart, good) == []
+    assert validate_values.errors(chart, bad) == [
+        "singleuser.memory: Additional properties are not allowed ('limiit' was unexpected)"
+    ]
