@@ -101,17 +101,20 @@ class Hub:
     def url(self) -> str:
         return f"http://{LOOPBACK if self.ip in ('0.0.0.0', '') else self.ip}:{self.port}"
 
-    def _log(self, name: str):
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        """Start ``command`` in the state folder, its output in ``logs/NAME.log``, in a session of its
+        own (a Ctrl-C meant for the launcher does not reach it; ``stop`` does)."""
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
-        return open(self.state / "logs" / f"{name}.log", "ab")
+        with open(self.state / "logs" / f"{name}.log", "ab") as log:
+            output = {"stdout": log, "stderr": subprocess.STDOUT}
+            return subprocess.Popen(command, cwd=self.state, env=self.env, start_new_session=True, **output)
 
     def start(self, timeout: float = 120) -> "Hub":
         if not PROXY.exists():
             raise FileNotFoundError(f"{PROXY} is missing: run `npm ci` in {HERE} (make hub does)")
         if not Path(self.student_edition).is_dir():
-            raise FileNotFoundError(
-                f"student_edition {str(self.student_edition)!r} is missing: run `make student`"
-            )
+            edition = str(self.student_edition)
+            raise FileNotFoundError(f"student_edition {edition!r} is missing: run `make student`")
         if not port_is_free(self.ip, self.port):
             raise OSError(f"port {self.port} on {self.ip} is in use: choose another (make hub PORT=8010)")
         copy_sources(self.state / "course")
@@ -125,40 +128,15 @@ class Hub:
         return self
 
     def _start_proxy(self) -> None:
-        with self._log("proxy") as log:
-            self.proxy = subprocess.Popen(
-                [
-                    str(PROXY),
-                    "--ip",
-                    self.ip,
-                    "--port",
-                    str(self.port),
-                    "--api-ip",
-                    LOOPBACK,
-                    "--api-port",
-                    self.env["HUB_PROXY_API_PORT"],
-                    "--error-target",
-                    f"http://{LOOPBACK}:{self.env['HUB_API_PORT']}/hub/error",
-                    "--log-level",
-                    "warn",
-                ],
-                cwd=self.state,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        api, hub_api = self.env["HUB_PROXY_API_PORT"], self.env["HUB_API_PORT"]
+        self.proxy = self._spawn("proxy", [
+            str(PROXY), "--ip", self.ip, "--port", str(self.port), "--api-ip", LOOPBACK, "--api-port", api,
+            "--error-target", f"http://{LOOPBACK}:{hub_api}/hub/error", "--log-level", "warn",
+        ])  # fmt: skip
 
     def start_hub(self, timeout: float = 120) -> None:
-        with self._log("hub") as log:
-            self.hub = subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
-                cwd=self.state,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        config = HERE / "jupyterhub_config.py"
+        self.hub = self._spawn("hub", [sys.executable, "-m", "jupyterhub", "-f", str(config)])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in (("hub", self.hub), ("proxy", self.proxy)):
@@ -168,9 +146,8 @@ class Hub:
             if self.ready():
                 return
             time.sleep(0.5)
-        raise TimeoutError(
-            f"the hub did not answer at {self.url} within {timeout:.0f} s: see {self.state}/logs"
-        )
+        logs = self.state / "logs"
+        raise TimeoutError(f"the hub did not answer at {self.url} within {timeout:.0f} s: see {logs}")
 
     def ready(self) -> bool:
         """The hub answers through the proxy, and so does the formgrader it runs (a 503 from the
@@ -236,11 +213,18 @@ def _terminate(process: subprocess.Popen | None, timeout: float = 30) -> None:
 
 
 def leftovers(state: Path) -> list[psutil.Process]:
-    """Processes still working in ``state`` (servers, kernels, the formgrader), other than this one."""
+    """Processes this hub started that still run (servers, kernels, the formgrader, hub, proxy).
+
+    They are known by their environment: the launcher gives the hub and the proxy ``HUB_STATE``,
+    and the hub gives every server (and so its kernels) ``NBGRADER_EXCHANGE`` in ``state``."""
+    marks = {("HUB_STATE", str(state)), ("NBGRADER_EXCHANGE", str(state / "exchange"))}
     found = []
-    for process in psutil.process_iter(["pid", "cwd"]):
-        cwd = process.info["cwd"]
-        if process.pid != os.getpid() and cwd and Path(cwd).is_relative_to(state):
+    for process in psutil.process_iter():
+        try:
+            environ = process.environ()
+        except psutil.Error:  # gone, or not ours to read
+            continue
+        if process.pid != os.getpid() and any(environ.get(k) == v for k, v in marks):
             found.append(process)
     return found
 
