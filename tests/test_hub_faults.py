@@ -195,3 +195,12 @@ def test_oversized_and_malformed_submissions_are_refused_or_fail_to_grade_withou
     scores = {s["student"]: s for s in listed.json()}
     assert "dave" not in scores or not scores["dave"]["submitted"]
     assert scores["alice"]["autograded"] and scores["alice"]["score"] == 1.0  # exercise 0.1 only
+
+
+def test_every_process_of_the_hub_listens_on_loopback_only(classroom):
+    processes = launch.leftovers(classroom["hub"].state)  # proxy, hub, formgrader, servers, kernels
+    assert len(processes) >= 4
+    listening = {
+        (c.laddr.ip, p.pid) for p in processes for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+    }  # fmt: skip
+    assert listening and {ip for ip, _ in listening} <= {"127.0.0.1", "::1"}
