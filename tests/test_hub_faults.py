@@ -158,9 +158,13 @@ def test_a_student_over_the_memory_limit_gets_a_clear_error_and_the_others_go_on
         if cgroups is not None:  # every process of dave's together: the cgroup's OOM killer
             assert server_pid(classroom["home"], "dave") in cgroups.processes("dave")
             before = cgroups.oom_kills("dave")
+            # two processes of 1.4 GiB each, under the per-process limit, held at the same time
             two = ("import subprocess, sys\n"
-                   "code = 'x = bytearray(1400 * 2**20); import time; time.sleep(5)'\n"
-                   "procs = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(2)]\n"
+                   "code = 'import sys; x = bytearray(1400 * 2**20); print(flush=True); sys.stdin.read()'\n"
+                   "pipes = {'stdin': subprocess.PIPE, 'stdout': subprocess.PIPE}\n"
+                   "procs = [subprocess.Popen([sys.executable, '-c', code], **pipes) for _ in range(2)]\n"
+                   "for p in procs: p.stdout.readline()  # allocated, or killed\n"
+                   "for p in procs: p.stdin.close()\n"
                    "print(sorted(p.wait() for p in procs))")  # fmt: skip
             assert kernel.execute(two, timeout=120).text == f"[{-signal.SIGKILL}, 0]\n"
             assert cgroups.oom_kills("dave") > before
