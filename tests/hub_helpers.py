@@ -11,10 +11,12 @@ sys.path.insert(0, str(HUB))  # deploy/hub's modules import each other by name, 
 import client  # noqa: E402
 import launch  # noqa: E402
 import limits  # noqa: E402
+import loadtest  # noqa: E402
 import roster  # noqa: E402
 import spawner  # noqa: E402
 
-__all__ = ["HUB", "K8S", "ROOT", "client", "launch", "limits", "roster", "spawner", "require_proxy"]
+__all__ = ["HUB", "K8S", "ROOT", "require_proxy",
+           "client", "launch", "limits", "loadtest", "roster", "spawner"]  # fmt: skip
 
 
 def require_proxy() -> None:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
-from hub_helpers import HUB, K8S, ROOT, limits, roster, spawner
+from hub_helpers import HUB, K8S, ROOT, limits, loadtest, roster, spawner
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -216,6 +216,44 @@ def test_the_data_limit_turns_a_huge_allocation_into_a_memory_error():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "MemoryError, still alive", done.stderr
+
+
+# --- the load test's bookkeeping -----------------------------------------------------------------
+
+
+def test_each_simulated_student_answers_right_wrong_or_not_at_all():
+    stub = 'def f(x):\n    raise NotImplementedError("Exercise 0.1: replace this line with your code")'
+    solution = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
+    assert loadtest.answer("right", stub, solution) == "def f(x):\n    return 2 * x"
+    assert loadtest.answer("wrong", stub, solution) == "def f(x):\n    return None"
+    assert loadtest.answer("none", stub, solution) == stub
+    plans = [loadtest.plan(i, ["a", "b", "c", "d"]) for i in range(6)]
+    assert all(set(p.values()) == {"right", "wrong", "none"} for p in plans)
+    assert len({tuple(p.values()) for p in plans}) == 3  # three patterns, spread over the class
+    student = loadtest.Student("s", "pw", plans[0])
+    assert student.expected_scores() == {"check_a": 1.0, "check_b": 0.0, "check_c": 0.0, "check_d": 1.0}
+
+
+def test_percentiles_sizes_and_the_tljh_table():
+    assert [loadtest.percentile([5, 1, 3, 2, 4], p) for p in (50, 95, 100)] == [3, 5, 5]
+    assert loadtest.percentile([7.0], 95) == 7.0
+    assert (loadtest.gibibytes("2G"), loadtest.gibibytes("512M")) == (2.0, 0.5)
+    with pytest.raises(ValueError, match="mem_limit '2 GB' is not a size"):
+        loadtest.gibibytes("2 GB")
+    report = loadtest.ClassReport(
+        students=2, submissions=2, collected_as_expected=2, lost=[], wrong_grades={}, failed={},
+        seconds={"spawn": {"p50": 10, "p95": 12, "max": 12}, "run": {"p50": 30, "p95": 40, "max": 40}},
+        memory_mib={"running/rss": {"median": 1000, "max": 1100}, "running/pss": {"median": 800, "max": 900}},
+        cpu_seconds_per_student=30.0, machine={"load_before": (0.5, 0, 0), "used_peak_gib": 3.0},
+        grading_seconds=60,
+    )  # fmt: skip
+    assert report.passed
+    assert report.last_line() == "2 students: all 2 submissions collected and graded as expected, 0 lost"
+    table = loadtest.tables([report], 2.0)
+    assert "| 2 | 0.5 | 10 / 12 | 30 / 40 | 60 | 1100 / 900 | 3.0 |" in table
+    assert "30 CPU-seconds per lesson 00 over the 60 s budget = 0.50 cores" in table
+    # TLJH: 30 users x 2 GiB + 128 MB; 30 x 0.5 cores + 0.2
+    assert "| 30 | 30 (100%) | 60.1 | 15.2 |" in table and "| 300 | 150 (50%) | 300.1 | 75.2 |" in table
 
 
 # --- Kubernetes -----------------------------------------------------------------------------------

@@ -194,6 +194,14 @@ class Sampler(threading.Thread):
         self.machine_used_peak = max(self.machine_used_peak, psutil.virtual_memory().used)
 
 
+def gibibytes(size: str) -> float:
+    """``"2G"`` -> 2.0 (JupyterHub's suffixes K, M, G, T are powers of 1024)."""
+    units = {"K": 2**-20, "M": 2**-10, "G": 1, "T": 2**10}
+    if not re.fullmatch(r"\d+(\.\d+)?[KMGT]", size):
+        raise ValueError(f"mem_limit {size!r} is not a size: use a number and K, M, G or T, e.g. 2G")
+    return float(size[:-1]) * units[size[-1]]
+
+
 def percentile(values: list[float], p: float) -> float:
     """The nearest-rank percentile (p in 0..100) of a non-empty list."""
     ordered = sorted(values)
@@ -366,6 +374,46 @@ def describe(report: ClassReport) -> str:
     return "\n".join(lines)
 
 
+# The Littlest JupyterHub's estimate (https://tljh.jupyter.org/en/latest/howto/admin/resource-estimation.html):
+# memory = max concurrent users x max memory per user + 128 MB; CPU = concurrent users x CPU per
+# user + 20% (of one CPU) for the hub itself.
+TLJH_MEMORY_MIB, TLJH_CPU = 128, 0.2
+LESSON_BUDGET = 60  # seconds: the kit's budget per lesson, the pace a class should keep
+
+
+def tables(reports: list[ClassReport], mem_per_user_gib: float) -> str:
+    """The markdown tables docs/deployment.md quotes: the class sizes measured, and TLJH's sizing."""
+    lines = [
+        "| students | load average before | spawn p50 / p95 (s) | lesson 00 p50 / p95 (s) "
+        "| autograde all (s) | per student running: RSS / PSS (MiB) | machine peak used (GiB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in reports:
+        spawn, run = r.seconds["spawn"], r.seconds["run"]
+        rss, pss = r.memory_mib["running/rss"], r.memory_mib["running/pss"]
+        lines.append(
+            f"| {r.students} | {r.machine['load_before'][0]:.1f} | {spawn['p50']:.0f} / {spawn['p95']:.0f} "
+            f"| {run['p50']:.0f} / {run['p95']:.0f} | {r.grading_seconds:.0f} "
+            f"| {rss['max']:.0f} / {pss['max']:.0f} | {r.machine['used_peak_gib']:.1f} |"
+        )
+    cpu_seconds = percentile([r.cpu_seconds_per_student for r in reports], 50)
+    cpu_per_user = cpu_seconds / LESSON_BUDGET
+    lines += [
+        "",
+        f"CPU per user: {cpu_seconds:.0f} CPU-seconds per lesson 00 over the {LESSON_BUDGET} s budget = "
+        f"{cpu_per_user:.2f} cores; memory per user: {mem_per_user_gib:g} GiB.",
+        "",
+        "| class | concurrent users | memory (GiB) | CPU cores |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for size in (30, 100, 300):
+        for share in (1.0, 0.5):
+            users = math.ceil(size * share)
+            memory, cpu = users * mem_per_user_gib + TLJH_MEMORY_MIB / 1024, users * cpu_per_user + TLJH_CPU
+            lines.append(f"| {size} | {users} ({share:.0%}) | {memory:.1f} | {cpu:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Load-test the class hub on loopback.")
     parser.add_argument("--students", default="6", help="a class size, or several: 1,5,10,20")
@@ -390,6 +438,8 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.report:
         args.report.write_text(json.dumps([asdict(r) for r in reports], indent=1))
+    if len(reports) > 1:
+        print(tables(reports, gibibytes(args.mem_limit)))
     for report in reports:
         print(report.last_line())
     return 0 if all(r.passed for r in reports) else 1
