@@ -70,7 +70,7 @@ class HubUser:
         response = self.http.request(method, f"{self.hub_url}/hub/api{path}", timeout=HTTP_TIMEOUT, **kwargs)
         return check(response, *expected)
 
-    def start_server(self, timeout: float = 300) -> "Server":
+    def start_server(self, timeout: float = 660) -> "Server":
         """Start the student's JupyterLab (or find it running) and wait until it answers."""
         self.hub_api("POST", f"/users/{self.name}/server", 201, 202, 400)  # 400: already running
         deadline = time.monotonic() + timeout

@@ -68,8 +68,10 @@ c.Spawner.default_url = "/lab"
 c.Spawner.disable_user_config = True  # a student's ~/.jupyter cannot change the server's settings
 c.Spawner.mem_limit = os.environ.get("HUB_MEM_LIMIT", "2G")
 c.Spawner.cpu_limit = float(os.environ.get("HUB_CPU_LIMIT", "2"))
-c.Spawner.start_timeout = 180  # a whole class logging in at once shares the CPU
-c.Spawner.http_timeout = 180
+# A whole class logging in at once shares the CPU: on a small server the servers may take minutes
+# to start (10 at once on 2 busy cores took over 3 minutes here); let them, rather than fail them.
+c.Spawner.start_timeout = 600
+c.Spawner.http_timeout = 600
 c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": str(HERE / "jupyter" / "student"),
     "NBGRADER_COURSE_ID": COURSE_ID,
