@@ -432,12 +432,12 @@ def main(argv=None) -> int:
             report = run_class(n, workdir, args.mem_limit, args.cpu_limit)
             print(describe(report), flush=True)
             reports.append(report)
+            if args.report:  # after each class: a run stopped later keeps what it measured
+                args.report.write_text(json.dumps([asdict(r) for r in reports], indent=1))
             if not report.passed:
                 break
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if args.report:
-        args.report.write_text(json.dumps([asdict(r) for r in reports], indent=1))
     if len(reports) > 1:
         print(tables(reports, gibibytes(args.mem_limit)))
     for report in reports:
