@@ -348,3 +348,9 @@ def test_the_values_validator_merges_over_the_charts_defaults_as_helm_does(tmp_p
     assert validate_values.errors(chart, bad) == [
         "singleuser.memory: Additional properties are not allowed ('limiit' was unexpected)"
     ]
+
+
+def test_the_load_test_refuses_a_class_the_machine_cannot_hold():
+    with pytest.raises(SystemExit, match=r"a class of 100000 needs about 100000 GiB .* not started"):
+        loadtest.check_memory(100_000)
+    loadtest.check_memory(0)
