@@ -244,13 +244,13 @@ def test_percentiles_sizes_and_the_tljh_table():
         students=2, submissions=2, collected_as_expected=2, lost=[], wrong_grades={}, failed={},
         seconds={"spawn": {"p50": 10, "p95": 12, "max": 12}, "run": {"p50": 30, "p95": 40, "max": 40}},
         memory_mib={"running/rss": {"median": 1000, "max": 1100}, "running/pss": {"median": 800, "max": 900}},
-        cpu_seconds_per_student=30.0, machine={"load_before": (0.5, 0, 0), "used_peak_gib": 3.0},
-        grading_seconds=60,
+        cpu_seconds_per_student=30.0, grading_seconds=60,
+        machine={"load_before": (0.5, 0, 0), "load_after": (1.5, 0, 0), "used_peak_gib": 3.0},
     )  # fmt: skip
     assert report.passed
     assert report.last_line() == "2 students: all 2 submissions collected and graded as expected, 0 lost"
     table = loadtest.tables([report], 2.0)
-    assert "| 2 | 0.5 | 10 / 12 | 30 / 40 | 60 | 1100 / 900 | 3.0 |" in table
+    assert "| 2 | 0.5 / 1.5 | 10 / 12 | 30 / 40 | 60 | 1100 / 900 | 3.0 |" in table
     assert "30 CPU-seconds per lesson 00 over the 60 s budget = 0.50 cores" in table
     # TLJH: 30 users x 2 GiB + 128 MB; 30 x 0.5 cores + 0.2
     assert "| 30 | 30 (100%) | 60.1 | 15.2 |" in table and "| 300 | 150 (50%) | 300.1 | 75.2 |" in table

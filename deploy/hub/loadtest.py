@@ -399,7 +399,7 @@ LESSON_BUDGET = 60  # seconds: the kit's budget per lesson, the pace a class sho
 def tables(reports: list[ClassReport], mem_per_user_gib: float) -> str:
     """The markdown tables docs/deployment.md quotes: the class sizes measured, and TLJH's sizing."""
     lines = [
-        "| students | load average before | spawn p50 / p95 (s) | lesson 00 p50 / p95 (s) "
+        "| students | load average before / after | spawn p50 / p95 (s) | lesson 00 p50 / p95 (s) "
         "| autograde all (s) | per student running: RSS / PSS (MiB) | machine peak used (GiB) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -407,7 +407,8 @@ def tables(reports: list[ClassReport], mem_per_user_gib: float) -> str:
         spawn, run = r.seconds["spawn"], r.seconds["run"]
         rss, pss = r.memory_mib["running/rss"], r.memory_mib["running/pss"]
         lines.append(
-            f"| {r.students} | {r.machine['load_before'][0]:.1f} | {spawn['p50']:.0f} / {spawn['p95']:.0f} "
+            f"| {r.students} | {r.machine['load_before'][0]:.1f} / {r.machine['load_after'][0]:.1f} "
+            f"| {spawn['p50']:.0f} / {spawn['p95']:.0f} "
             f"| {run['p50']:.0f} / {run['p95']:.0f} | {r.grading_seconds:.0f} "
             f"| {rss['max']:.0f} / {pss['max']:.0f} | {r.machine['used_peak_gib']:.1f} |"
         )
