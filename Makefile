@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml $(LOCK)
 
 # Re-resolve the newest versions pyproject.toml allows, with pip, into requirements.lock (needs the
 # network; a throwaway venv in build/). Commit the result: that freezes the set for a term.
+# make lock KEEP=1 keeps every pinned version and pins only what a new requirement adds.
 lock:
-	$(PYTHON) tools/lock.py write --extras $(EXTRAS)
+	$(PYTHON) tools/lock.py write $(if $(KEEP),--keep) --extras $(EXTRAS)
 
 # The newest allowed versions in a separate venv (.venv-upgrade, never .venv): what changed against
 # the lock and which tests break, into build/upgrade-check.md. Fewer tests: make upgrade-check ARGS="tests"
@@ -48,11 +49,11 @@ $(NODE_STAMP): site/package.json site/package-lock.json
 	npm ci --prefix site --no-audit --no-fund
 
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site
+	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site deploy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site
+	$(BIN)/ruff check course_lib tests notebooks benchmarks tools site deploy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
@@ -79,3 +80,23 @@ checkpoints: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis .venv-upgrade
+
+# The class hub (deploy/hub): configurable-http-proxy from npm (deploy/hub's lock file) and JupyterHub
+# on 127.0.0.1:8000 (make hub PORT=8010), students get the student edition, the teacher nbgrader's
+# formgrader. The first start creates build/hub/roster.csv and prints the teacher's password.
+HUB_PROXY := deploy/hub/node_modules/.package-lock.json
+$(HUB_PROXY): deploy/hub/package-lock.json
+	cd deploy/hub && npm ci --ignore-scripts --no-audit --no-fund
+
+.PHONY: hub hub-loadtest
+hub: PORT = 8000
+hub: $(STAMP) $(HUB_PROXY) student
+	$(BIN)/python deploy/hub/launch.py --port $(PORT)
+
+# A class of STUDENTS (default 6) on loopback, end to end: log in, run lesson 00, submit, collect,
+# autograde. Several sizes in a row, with the sizing figures: make hub-loadtest STUDENTS=1,5,10,20
+STUDENTS ?= 6
+hub-loadtest: $(STAMP) $(HUB_PROXY)
+	$(BIN)/python deploy/hub/loadtest.py --students $(STUDENTS) $(ARGS)
+
+test: $(HUB_PROXY)

@@ -255,10 +255,23 @@ def home_page(lessons: list[tuple[str, str]]) -> str:
     )
 
 
+# Teacher's material that a public site must not carry: model answers to exam questions. The site
+# names them in words; they stay in the kit's docs/ folder.
+NOT_PUBLISHED = ("question_bank",)
+
+
 def _docs() -> list[Path]:
     order = ["teacher_guide", "benchmarks", "deployment", "authoring", "architecture"]
     rank = {name: i for i, name in enumerate(order)}
-    return sorted((ROOT / "docs").glob("*.md"), key=lambda p: (rank.get(p.stem, len(order)), p.stem))
+    published = [p for p in (ROOT / "docs").glob("*.md") if p.stem not in NOT_PUBLISHED]
+    return sorted(published, key=lambda p: (rank.get(p.stem, len(order)), p.stem))
+
+
+def unlink_unpublished(text: str) -> str:
+    """``text`` with every Markdown link to a NOT_PUBLISHED doc turned into its words and where the
+    file is: "[question bank](question_bank.md)" -> "question bank (docs/question_bank.md in the kit)"."""
+    names = "|".join(map(re.escape, NOT_PUBLISHED))
+    return re.sub(rf"\[([^\]]+)\]\((?:\.\./docs/|docs/)?({names})\.md\)", r"\1 (docs/\2.md in the kit)", text)
 
 
 def lay_out(executed_dir: Path, src: Path) -> int:
@@ -286,7 +299,7 @@ def lay_out(executed_dir: Path, src: Path) -> int:
     for doc in _docs():
         text = doc.read_text(encoding="utf-8")
         text = re.sub(r"\]\(\.\./notebooks/(\d\d_\w+)\.ipynb", r"](../lessons/\1.ipynb", text)
-        text = text.replace("](../README.md)", "](../index.md)")
+        text = unlink_unpublished(text.replace("](../README.md)", "](../index.md)"))
         (src / "docs" / doc.name).write_text(text, encoding="utf-8")
     (src / "index.md").write_text(home_page(lessons), encoding="utf-8")
     return replaced

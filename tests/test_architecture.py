@@ -363,3 +363,41 @@ def test_the_documented_criterion_example_works():
         assert scope["smaller"].conv2.out_channels < scope["model"].conv2.out_channels
     finally:
         pruning.CRITERIA.pop("squared", None)
+
+
+# tests/ mirrors the library: test_<module path>[_<aspect>].py, e.g. test_pruning_nm.py for
+# course_lib/pruning/nm.py, test_structured_zoo.py for structured on the torchvision zoo. Tests of the
+# project around the library are named for its folder (deploy, notebooks, tools, benchmarks) or below.
+PROJECT_FOLDERS = ("benchmarks", "deploy", "notebooks", "tools")
+PROJECT_TESTS = {
+    "architecture": "the library's layout (this file)",
+    "browser": "JupyterLab in Chromium",
+    "ci_workflow": ".github/workflows and .ci",
+    "environment": "requirements.lock and the installed venv",
+    "packaging": "pyproject.toml, environment.yml, the README's commands",
+    "site": "the course website (site/)",
+}
+
+
+def _test_prefixes() -> set[str]:
+    """Every module path of the library joined by '_' (pruning, pruning_nm, ...) and the project folders."""
+    prefixes = set(PROJECT_FOLDERS)
+    for path in SOURCES:
+        parts = [p for p in path.relative_to(PACKAGE).with_suffix("").parts if p != "__init__"]
+        prefixes |= {"_".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return prefixes
+
+
+def _named_for_what_it_covers(stem: str, prefixes: set[str]) -> bool:
+    name = stem.removeprefix("test_")
+    return name in PROJECT_TESTS or any(name == p or name.startswith(p + "_") for p in prefixes)
+
+
+def test_test_files_are_named_for_the_module_they_cover():
+    prefixes = _test_prefixes()
+    assert not _named_for_what_it_covers("test_nm_sparsity", prefixes)  # a pre-split name is caught
+    assert _named_for_what_it_covers("test_pruning_nm", prefixes)
+    wrong = [p.name for p in sorted((ROOT / "tests").glob("test_*.py"))
+             if not _named_for_what_it_covers(p.stem, prefixes)]
+    assert not wrong, ("name test files test_<subpackage>[_<module>][_<aspect>].py after what they cover "
+                       f"(or add a project test to PROJECT_TESTS): {wrong}")

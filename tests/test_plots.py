@@ -325,3 +325,17 @@ def test_plots_import_no_mask_builder_simulator_or_model_code():
         if set(names) & computing or module.split(".")[-1] in ("train", "models")
     ]
     assert not offenders, f"plot modules import code that computes results: {offenders}"
+
+
+def test_lesson10_figures_never_tell_series_apart_by_colour_alone():
+    """Each layer's line has its own line style and marker, each method's bars their own hatch."""
+    fig, (lines_ax, bars_ax) = plt.subplots(1, 2)
+    norms = {f"blocks.{i}.fc": torch.linspace(1.0, 9.0, 64) ** (i + 1) for i in range(6)}
+    language_plots.plot_activation_norms(norms, ax=lines_ax)
+    looks = {(line.get_linestyle(), line.get_marker()) for line in lines_ax.get_lines()[:len(norms)]}
+    assert len(looks) == len(norms)
+    table = {(p, m): 6.0 for p in ("50%", "2:4") for m in ("magnitude", "wanda", "sparsegpt")}
+    language_plots.plot_perplexity_bars(table, dense=5.3, ax=bars_ax)
+    hatches = {container.patches[0].get_hatch() for container in bars_ax.containers}
+    assert len(hatches) == 3
+    plt.close(fig)

@@ -81,6 +81,16 @@ def test_every_lesson_and_the_teacher_pages_are_built(site):
     for page in ("index", "docs/teacher_guide", "docs/benchmarks"):
         assert (out / f"{page}.html").exists(), page
     assert (out / ".nojekyll").exists()  # GitHub Pages serves _static/ as it is
+    # model answers to exam questions stay in the kit, never on a public page
+    assert not (out / "docs" / "question_bank.html").exists()
+    assert not any("question_bank.html" in page.read_text(encoding="utf-8") for page in out.rglob("*.html"))
+
+
+def test_links_to_unpublished_teacher_material_become_words():
+    text = "a [question bank with answers](question_bank.md), the [guide](teacher_guide.md)"
+    assert site_build.unlink_unpublished(text) == (
+        "a question bank with answers (docs/question_bank.md in the kit), the [guide](teacher_guide.md)")
+    assert "question_bank" not in [p.stem for p in site_build._docs()]
 
 
 def test_no_internal_link_is_broken(site):

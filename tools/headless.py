@@ -2,7 +2,7 @@
 wait out its timeout on a lesson that ends in a slider.
 
 Used by ``make site`` (site/build.py), ``make claims`` (benchmarks/claims.py), ``make bench``
-(benchmarks/bench_notebooks.py) and tests/test_headless.py.
+(benchmarks/bench_notebooks.py) and tests/test_tools_headless.py.
 
 Why a client of our own. nbclient waits for a cell's ``execute_reply`` with one asyncio ``poll`` on
 the shell socket, as long as the cell's timeout, and pyzmq's asyncio layer wakes that poll through

@@ -9,6 +9,7 @@ allowed) on the machine that ran ``make lock``. ``make lab`` and ``make test`` i
 not need (the CUDA wheels torch pulls on Linux) is skipped, not forced.
 
     python tools/lock.py write --extras test,site                   # make lock
+    python tools/lock.py write --keep --extras test,site            # make lock KEEP=1
     python tools/lock.py upgrade-check --extras test,site -- -x tests # make upgrade-check ARGS="-x tests"
 """
 
@@ -43,7 +44,19 @@ def requirements(extras: list[str], pyproject: Path = ROOT / "pyproject.toml") -
     unknown = sorted(set(extras) - set(optional))
     if unknown:
         raise ValueError(f"extras must be among {sorted(optional)}, got unknown {unknown}")
-    return project["dependencies"] + [spec for extra in extras for spec in optional[extra]]
+    specs, todo, seen = list(project["dependencies"]), list(extras), set()
+    while todo:  # an extra may name the project's own extras, e.g. "course_lib[hub]" in test
+        extra = todo.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for spec in optional[extra]:
+            own = re.fullmatch(r"\s*([A-Za-z0-9._-]+)\[([^\]]+)\]\s*", spec)
+            if own and canonical(own.group(1)) == canonical(project["name"]):
+                todo += [e.strip() for e in own.group(2).split(",")]
+            else:
+                specs.append(spec)
+    return specs
 
 
 def read_lock(path: Path = LOCK) -> dict[str, str]:
@@ -70,11 +83,13 @@ def fresh_venv(venv: Path) -> Path:
     return python
 
 
-def resolve(python: Path, specs: list[str]) -> dict[str, str]:
-    """{name: version} pip would install for ``specs`` (plus pip itself) into an empty environment."""
+def resolve(python: Path, specs: list[str], constraints: Path | None = None) -> dict[str, str]:
+    """{name: version} pip would install for ``specs`` (plus pip itself) into an empty environment,
+    within ``constraints`` (a pip constraints file) when one is given."""
     report = BUILD / "lock-report.json"
+    constrain = ["-c", str(constraints)] if constraints else []
     subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                    "--report", str(report), "pip", *specs], check=True)
+                    "--report", str(report), *constrain, "pip", *specs], check=True)
     installs = json.loads(report.read_text(encoding="utf-8"))["install"]
     return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
 
@@ -92,10 +107,15 @@ def lock_text(pins: dict[str, str], extras: list[str], pip_version: str) -> str:
     return "\n".join(header + [f"{name}=={pins[name]}" for name in sorted(pins)]) + "\n"
 
 
-def write(extras: list[str], out: Path = LOCK) -> dict[str, str]:
+def write(extras: list[str], out: Path = LOCK, keep: bool = False) -> dict[str, str]:
+    """Resolve the project's requirements into ``out``. ``keep``: within the current lock's pins, so
+    only packages the lock lacks (a requirement added mid-term) get new pins; nothing else moves."""
     BUILD.mkdir(exist_ok=True)
     python = fresh_venv(BUILD / "lock-venv")
-    pins = resolve(python, requirements(extras))
+    kept = BUILD / "lock-kept.txt"
+    if keep:  # a copy: pip reads it while ``out`` is rewritten
+        shutil.copyfile(out, kept)
+    pins = resolve(python, requirements(extras), kept if keep else None)
     out.write_text(lock_text(pins, extras, pins["pip"]), encoding="utf-8")
     print(f"{out.name}: {len(pins)} packages pinned (torch {pins.get('torch', 'absent')})")
     return pins
@@ -155,12 +175,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write requirements.lock, or check the newest versions.")
     parser.add_argument("command", choices=["write", "upgrade-check"])
     parser.add_argument("--extras", default="test,site", help="comma-separated extras (default test,site)")
+    parser.add_argument("--keep", action="store_true",
+                        help="write: keep every version the lock already pins; pin only what it lacks")
     argv = sys.argv[1:] if argv is None else argv
     pytest_args = argv[argv.index("--") + 1:] if "--" in argv else []  # upgrade-check: what pytest runs
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     extras = [e for e in args.extras.split(",") if e]
     if args.command == "write":
-        write(extras)
+        write(extras, keep=args.keep)
         return 0
     return upgrade_check(extras, pytest_args)
 

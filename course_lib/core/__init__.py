@@ -9,6 +9,7 @@ from .modules import (  # noqa: F401
     NORM_TYPES,
     PRUNABLE_TYPES,
     apply_masks,
+    check_example_input,
     eval_mode,
     hooks_attached,
     parameter_owner,
@@ -43,6 +44,7 @@ from .validation import (  # noqa: F401
 )
 
 __all__ = [
+    "check_example_input",
     "DATA_DIR",
     "NORM_TYPES",
     "PRUNABLE_TYPES",

@@ -1,5 +1,5 @@
 """Module helpers: which layers are prunable, applying masks in place, swapping submodules, and the
-two context managers: ``eval_mode`` and ``hooks_attached``.
+two context managers: ``eval_mode`` and ``hooks_attached``, and the one check of a model's example input.
 
 A mask is a ``torch.bool`` tensor of its weight's shape: True keeps a weight, False prunes it.
 """
@@ -20,6 +20,29 @@ def eval_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
+
+
+def check_example_input(model: nn.Module, example_input, *, run: bool = False) -> torch.Tensor:
+    """``example_input`` if it is a tensor with a batch dimension (B, ...) for ``model``, an
+    ``nn.Module``; else a ``TypeError`` naming what was given. ``run``: also do one forward pass in
+    eval mode, so an input of the wrong shape is a ``ValueError`` naming both, not a trace deep inside."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2:
+        raise TypeError(
+            "example_input must be a tensor with a batch dimension, e.g. torch.zeros(1, 1, 8, 8), "
+            f"got {example_input!r:.80}"
+        )
+    if run:
+        try:
+            with torch.no_grad(), eval_mode(model):
+                model(example_input)
+        except Exception as err:
+            raise ValueError(
+                f"example_input of shape {tuple(example_input.shape)} does not fit {type(model).__name__}: "
+                f"the forward pass raised {type(err).__name__}: {err}"
+            ) from err
+    return example_input
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from torch.nn.utils import prune
 from ..analysis.latency import interleaved_latency
 from ..analysis.libraries import global_unstructured_copy
 from ..analysis.metrics import count_params
-from ..core.modules import PRUNABLE_TYPES, eval_mode
+from ..core.modules import PRUNABLE_TYPES, check_example_input, eval_mode
 from ..core.tables import format_table
 from ..core.validation import check_fraction, check_int_in_range, check_positive_int
 from .benefits import file_bytes
@@ -44,22 +44,6 @@ def sizes(raw: bytes) -> dict[str, int]:
     return {"raw": len(raw), "gzip": gzip_size(raw)}
 
 
-def _check_example(model: nn.Module, example_input) -> torch.Tensor:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(example_input, torch.Tensor):
-        raise TypeError(f"example_input must be a tensor (B, ...), got {type(example_input).__name__}")
-    try:
-        with torch.no_grad(), eval_mode(model):
-            model(example_input)
-    except Exception as err:
-        raise ValueError(
-            f"example_input of shape {tuple(example_input.shape)} does not fit {type(model).__name__}: "
-            f"the forward pass raised {type(err).__name__}: {err}"
-        ) from err
-    return example_input
-
-
 def export_onnx(model: nn.Module, example_input: torch.Tensor, path=None, opset: int = OPSET) -> bytes:
     """The ONNX file of ``model`` (in eval mode) traced on ``example_input`` (B, ...), as bytes;
     also written to ``path`` when given. The batch dimension is dynamic.
@@ -68,7 +52,7 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path=None, opset:
     instance Python control flow on tensor values), raises ``ValueError`` saying which.
     """
     check_int_in_range("opset", opset, 7)
-    _check_example(model, example_input)
+    check_example_input(model, example_input, run=True)
     buffer = io.BytesIO()
     dynamic = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     try:
@@ -258,7 +242,7 @@ def deployment_table(models: dict, example_input: torch.Tensor, batch_size: int 
     check_positive_int("batch_size", batch_size)
     if not models:
         raise ValueError("models must hold at least one {label: model} entry, got an empty dict")
-    example_input = _check_example(next(iter(models.values())), example_input)
+    example_input = check_example_input(next(iter(models.values())), example_input, run=True)
     batch = torch.randn(batch_size, *example_input.shape[1:], generator=torch.Generator().manual_seed(0))
     runtimes = {label: OnnxRuntimeModel.from_model(m, example_input) for label, m in models.items()}
     timed = interleaved_latency([*models.values(), *runtimes.values()], batch, rounds, repeats)

@@ -4,7 +4,7 @@ post-training perplexity table as bars, and perplexity against kept parameters."
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import palette
+from .style import HATCHES, LINESTYLES, MARKERS, cycled, palette
 
 
 def plot_activation_norms(norms: dict, ax=None, title: str | None = None):
@@ -15,9 +15,15 @@ def plot_activation_norms(norms: dict, ax=None, title: str | None = None):
     if not norms:
         raise ValueError("norms must hold at least one layer, got an empty dict")
     ax = ax or plt.gca()
-    for colour, (name, values) in zip(palette(len(norms)), norms.items()):
+    n = len(norms)  # each layer its own colour, line style and marker: the legend never needs colour
+    for colour, style, marker, (name, values) in zip(
+        palette(n), cycled(LINESTYLES, n), cycled(MARKERS, n), norms.items()
+    ):
         v = np.sort(np.asarray(values, dtype=float))[::-1]
-        ax.plot(np.arange(1, len(v) + 1), v / np.median(v), color=colour, label=name, linewidth=1.2)
+        ranks = np.arange(1, len(v) + 1)
+        marks = np.unique(np.geomspace(1, len(v), 6).round().astype(int) - 1)  # even on the log axis
+        ax.plot(ranks, v / np.median(v), color=colour, linestyle=style, marker=marker, markevery=list(marks),
+                markersize=4, label=name, linewidth=1.2)
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
@@ -38,9 +44,11 @@ def plot_perplexity_bars(table: dict, dense: float, ax=None, title: str | None =
     methods = list(dict.fromkeys(m for _, m in table))
     width = 0.8 / len(methods)
     x = np.arange(len(patterns))
-    for i, (colour, method) in enumerate(zip(palette(len(methods)), methods)):
+    n = len(methods)  # each method its own colour and hatch
+    for i, (colour, hatch, method) in enumerate(zip(palette(n), cycled(HATCHES, n), methods)):
         values = [table.get((p, method), np.nan) for p in patterns]
-        ax.bar(x + (i - (len(methods) - 1) / 2) * width, values, width, color=colour, label=method)
+        ax.bar(x + (i - (n - 1) / 2) * width, values, width, color=colour, hatch=hatch, edgecolor="white",
+               label=method)
     ax.axhline(dense, color="black", linestyle="--", linewidth=1, label=f"dense ({dense:.2f})")
     ax.set_xticks(x, patterns)
     ax.set_xlabel("sparsity pattern (50% of the block Linear weights removed in each)")
@@ -57,7 +65,8 @@ def plot_perplexity_vs_parameters(points: dict, dense: tuple, ax=None, title: st
     if not points:
         raise ValueError("points must hold at least one family, got an empty dict")
     ax = ax or plt.gca()
-    for colour, marker, (name, pairs) in zip(palette(len(points)), "osD^v", points.items()):
+    n = len(points)
+    for colour, marker, (name, pairs) in zip(palette(n), cycled(MARKERS, n), points.items()):
         params, ppl = zip(*sorted(pairs, reverse=True))
         ax.plot((dense[0], *params), (dense[1], *ppl), marker=marker, color=colour, label=name)
     ax.scatter([dense[0]], [dense[1]], color="black", zorder=3, label="dense")

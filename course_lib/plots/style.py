@@ -1,6 +1,7 @@
-"""Shared style of every figure in the kit: the colour-blind-safe palette (viridis, dark to light)
-and ``panels``, which gives a multi-panel figure its Axes. Used by all the other ``plots`` modules
-and by ``course_lib.widgets``."""
+"""Shared style of every figure in the kit: the colour-blind-safe palette (viridis, dark to light),
+the markers, line styles and hatches that carry the same distinction where colour alone would
+(WCAG 1.4.1: colour is never the only carrier of meaning), and ``panels``, which gives a
+multi-panel figure its Axes. Used by all the other ``plots`` modules and by ``course_lib.widgets``."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -9,6 +10,16 @@ import numpy as np
 def palette(n: int):
     """``n`` colours from viridis, dark to light, distinguishable in greyscale and by colour-blind readers."""
     return plt.cm.viridis(np.linspace(0.0, 0.85, max(n, 1)))
+
+
+MARKERS = "osD^vP*X"
+LINESTYLES = ("-", "--", "-.", ":")
+HATCHES = ("", "//", "..", "xx", "\\\\", "oo")
+
+
+def cycled(styles, n: int) -> list:
+    """``n`` entries of ``styles``, repeated from the start when ``n`` exceeds them."""
+    return [styles[i % len(styles)] for i in range(n)]
 
 
 def panels(axes, n: int, width: float, height: float, **subplots_kw) -> np.ndarray:

@@ -51,6 +51,7 @@ from scipy.sparse.csgraph import connected_components
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
+from ..core.modules import check_example_input
 from .ops import op_kind
 
 
@@ -132,17 +133,6 @@ def _by_channel(rows: torch.Tensor, positions: torch.Tensor, channels: torch.Ten
     out = rows.new_zeros((count, int(counts.max()), *rows.shape[1:]))
     out[sorted_channels, slot] = rows[positions[order]]
     return out
-
-
-def _check_example(model: nn.Module, example_input) -> torch.Tensor:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2:
-        raise TypeError(
-            "example_input must be a tensor with a batch dimension, e.g. torch.zeros(1, 1, 8, 8), "
-            f"got {example_input!r:.80}"
-        )
-    return example_input
 
 
 def _trace(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
@@ -525,7 +515,7 @@ def traced_groups(model: nn.Module, example_input: torch.Tensor) -> tuple[list[C
     """``channel_groups``, and whether the graph passes a width as a plain number that the trace
     cannot tie to a layer (``F.layer_norm(x, (C,), ...)``): then only running a pruned copy shows
     whether that number follows the pruned layer (``self.normalized_shape``) or is written in the code."""
-    tracer = _Tracer(model, _trace(model, _check_example(model, example_input)))
+    tracer = _Tracer(model, _trace(model, check_example_input(model, example_input)))
     tracer.run()
     return _build_groups(model, tracer), tracer.unsure
 

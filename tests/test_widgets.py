@@ -1,4 +1,7 @@
-"""The channel-ratio slider of lesson 04: measured once, then only looked up and drawn."""
+"""widgets: the sliders lessons build. Lesson 00's sparsity slider re-prunes a copy; lesson 04's
+channel-ratio slider is measured once, then only looked up and drawn."""
+
+import copy
 
 import matplotlib
 
@@ -71,3 +74,15 @@ def test_moving_the_slider_neither_prunes_nor_times(table, monkeypatch):
     assert panel.children[0].value == 0.25
     panel.children[0].value = 0.5  # the interactive redraws from the table
     plt.close("all")
+
+
+def test_slider_reprunes_a_copy_and_reports_the_new_accuracy(trained_convnet, digits, capsys):
+    before = copy.deepcopy(trained_convnet.state_dict())
+    panel = widgets.sparsity_explorer(trained_convnet, digits.validation, initial=0.1)
+    slider = panel.children[0]
+    assert slider.continuous_update is False
+    capsys.readouterr()
+    slider.value = 0.95
+    shown = capsys.readouterr().out
+    assert "sparsity 95%" in shown and "validation accuracy" in shown
+    assert all(torch.equal(before[k], v) for k, v in trained_convnet.state_dict().items())

@@ -1,11 +1,9 @@
-"""The library functions behind lesson 00: landmark models, sweeps, the energy table, the slider."""
-
-import copy
+"""models.reference: the lecture's landmark models, Han et al. 2015's rates, the lecture's table
+(lesson 00)."""
 
 import pytest
-import torch
 
-from course_lib import analysis, hardware, models, widgets
+from course_lib import analysis, models
 
 
 def test_landmark_parameter_counts_match_the_lecture():
@@ -33,46 +31,6 @@ def test_kept_parameters_rounds_each_layer_and_rejects_bad_input():
         models.kept_parameters([10, 10], [0.5, 1.5])
     with pytest.raises(ValueError, match="name must be one of"):
         models.landmark_model("VGG-16")
-
-
-def test_pruned_copy_leaves_the_model_untouched(trained_convnet):
-    before = copy.deepcopy(trained_convnet.state_dict())
-    pruned = analysis.pruned_copy(trained_convnet, 0.9)
-    assert analysis.overall_sparsity(pruned) == pytest.approx(0.9, abs=1e-4)
-    assert all(torch.equal(before[k], v) for k, v in trained_convnet.state_dict().items())
-
-
-def test_accuracy_vs_sparsity_starts_at_the_dense_accuracy(trained_convnet, digits):
-    from course_lib.train import evaluate
-
-    accuracies = analysis.accuracy_vs_sparsity(trained_convnet, digits.test, [0.0, 0.99], progress=False)
-    assert accuracies[0] == evaluate(trained_convnet, digits.test)
-    assert accuracies[1] < 0.5
-    with pytest.raises(ValueError, match="sparsities"):
-        analysis.accuracy_vs_sparsity(trained_convnet, digits.test, [0.5, 1.2])
-
-
-def test_dram_dominates_the_energy_table():
-    table = hardware.HOROWITZ_45NM_PJ
-    assert table["32-bit DRAM read"] == 640.0 and table["32-bit float mult"] == 3.7
-    assert hardware.weight_read_energy_pj(1000) == 640_000.0
-    assert hardware.weight_read_energy_pj(10, "32-bit SRAM read (8 KB)") == 50.0
-    with pytest.raises(ValueError, match="memory must be one of"):
-        hardware.weight_read_energy_pj(10, "32-bit float add")
-    with pytest.raises(ValueError, match="n_weights"):
-        hardware.weight_read_energy_pj(-1)
-
-
-def test_slider_reprunes_a_copy_and_reports_the_new_accuracy(trained_convnet, digits, capsys):
-    before = copy.deepcopy(trained_convnet.state_dict())
-    panel = widgets.sparsity_explorer(trained_convnet, digits.validation, initial=0.1)
-    slider = panel.children[0]
-    assert slider.continuous_update is False
-    capsys.readouterr()
-    slider.value = 0.95
-    shown = capsys.readouterr().out
-    assert "sparsity 95%" in shown and "validation accuracy" in shown
-    assert all(torch.equal(before[k], v) for k, v in trained_convnet.state_dict().items())
 
 
 def test_weight_shares_explain_why_alexnet_compresses_more():
