@@ -401,19 +401,19 @@ def main(argv=None) -> int:
             kept[path.stem] = recorded
             print(f"{path.stem}: unchanged (hash {record[path.stem]['hash']}), recorded runs kept")
     fresh = {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for number, (path, seed, thread_count) in enumerate(plan, 1):
         run = run_notebook(path, seed, thread_count, args.timeout)
         fresh.setdefault(path.stem, []).append(run)
         detail = "; ".join(f"cell {f.cell}: {f.line}" for f in run.failures)
         print(f"[{number}/{len(plan)}] {path.stem} K={seed} T={thread_count} ... {run.status} "
               f"({run.seconds:.1f} s){'  ' + detail if detail else ''}", flush=True)
-    for path in notebooks:
-        if path.stem in fresh:
-            record[path.stem] = record_entry(path, fresh[path.stem])
+        if number == len(plan) or plan[number][0] != path:  # the lesson's last run: record it now, so a
+            record[path.stem] = record_entry(path, fresh[path.stem])  # stopped run keeps whole lessons
+            save_record(record_path, record)
     runs = [r for path in notebooks for r in kept.get(path.stem) or fresh.get(path.stem, [])]
 
     command = "python benchmarks/claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     save_record(record_path, record)
     args.out.write_text(markdown_report(runs, seeds, threads, command.strip(), record))
     print(summary(runs))

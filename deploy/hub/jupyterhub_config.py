@@ -63,7 +63,11 @@ c.ClassSpawner.log_dir = str(STATE / "logs" / "users")
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 # Jupyter refuses to run as root unless told to (a VM or a container where everything is root)
 AS_ROOT = ["--ServerApp.allow_root=True"] if os.getuid() == 0 else []
-c.Spawner.args = AS_ROOT
+# Kernels talk to their server over Unix sockets, not TCP ports. With TCP, a server picks free
+# ports, releases them and the kernel binds them a moment later; with a class starting kernels at
+# once, another student's kernel can take one in between, and the restarts retried the same port
+# (1 kernel of 20 lost that way here; jupyter/jupyter_client#276). Unix sockets have no shared space.
+c.Spawner.args = [*AS_ROOT, "--KernelManager.transport=ipc"]
 c.Spawner.default_url = "/lab"
 c.Spawner.disable_user_config = True  # a student's ~/.jupyter cannot change the server's settings
 c.Spawner.mem_limit = os.environ.get("HUB_MEM_LIMIT", "2G")

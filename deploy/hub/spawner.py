@@ -20,6 +20,7 @@ import functools
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import limits
@@ -67,9 +68,13 @@ class ClassSpawner(SimpleLocalProcessSpawner):
     def user_env(self, env):
         env = super().user_env(env)
         env["LOGNAME"] = self.user.name
+        # the kernels' sockets (transport ipc, jupyterhub_config.py): in a short private folder, as a
+        # Unix socket's path must stay under 108 bytes however deep the hub's state folder lies
+        env["JUPYTER_RUNTIME_DIR"] = self._runtime_dir
         return env
 
     async def start(self):
+        self._runtime_dir = tempfile.mkdtemp(prefix=f"jrt-{self.user.name[:16]}-")  # mode 0700
         hand_out(Path(self.student_edition), Path(self.home_dir))
         self._cgroup_folders = (
             self.cgroups.create(self.user.name, self.mem_limit, self.cpu_limit) if self.cgroups else []
@@ -105,3 +110,6 @@ class ClassSpawner(SimpleLocalProcessSpawner):
                 pass
         if self.cgroups:
             self.cgroups.remove(self.user.name)
+        runtime = getattr(self, "_runtime_dir", None)  # unknown to a hub restarted since the start
+        if runtime:
+            shutil.rmtree(runtime, ignore_errors=True)
