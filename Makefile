@@ -59,7 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # Every lesson under seed shifts K = 0..9 and 1 or 2 torch threads; fragile asserts go to docs/claims.md.
-# Fewer runs: make claims ARGS="--seeds 0-1 --threads 1 --notebooks 05,09"
+# Fewer runs: make claims ARGS="--seeds 0-1 --threads 1 --notebooks 05,09"; the report alone: ARGS=--report-only
 claims: $(STAMP)
 	$(BIN)/python benchmarks/claims.py $(ARGS)
 

@@ -200,3 +200,17 @@ def test_changed_reruns_only_a_lesson_whose_hash_changed(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "00_kept: unchanged" in printed and "[1/1] 01_edited K=0 T=1 ... pass" in printed
     assert "| 00_kept | pass | 1/1 |" in out.read_text() and "| 01_edited | pass | 1/1 |" in out.read_text()
+
+
+def test_report_only_runs_nothing_and_leaves_unrecorded_runs_blank(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, notebooks / "00_a.ipynb")
+    out = tmp_path / "claims.md"
+    options = ["--threads", "1", "--notebook-dir", str(notebooks), "--out", str(out)]
+    assert claims.main(["--seeds", "0", *options]) == 0
+    capsys.readouterr()
+    assert claims.main(["--seeds", "0-1", "--report-only", *options]) == 0
+    assert "K=" not in capsys.readouterr().out  # no run started
+    assert "| 00_a | pass |  | 1/1 |" in out.read_text()  # K=1 was never run: a blank cell
