@@ -3,7 +3,7 @@
 Times ``recipes.prune_post_training`` over the whole shipped ``charlm`` model (every Linear of its 4 blocks)
 for the four methods at 50% unstructured and 2:4, from 4,096 calibration characters of training text,
 with one torch thread and with all of them (on a busy shared machine the single-thread figure is the
-steadier one), and measures the validation perplexity table (50%, 4:8, 2:4) on the first 32,768
+steadier one), and measures the validation perplexity table (50%, 4:8, 2:4) on the first 16,384
 validation characters, with each method's paired loss difference from the dense model, beside the
 Wanda paper's LLaMA-2-7B figures (per token: another unit). Then the same table after lesson 10's
 function-preserving rescaling (8 hidden channels made 32x louder, the model's outputs identical to the

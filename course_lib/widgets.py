@@ -164,17 +164,21 @@ def channel_ratio_explorer(table: list[dict], initial: float = 0.3):
 
 def language_model_explorer(model, calibration, validation, vocab,
                             methods=("magnitude", "wanda", "sparsegpt"), prompt: str = "ROMEO:",
-                            sample_chars: int = 120, initial: float = 0.5):
+                            sample_chars: int = 120, initial: float = 0.5,
+                            dense_perplexity: float | None = None):
     """Lesson 10's panel: a method and a sparsity; each position prunes a copy of ``model`` from its
     dense weights (``recipes.prune_post_training``) and prints its validation perplexity and a sample.
-    Results are cached per position, so moving back is instant; ``model`` is never changed."""
+    Results are cached per position, so moving back is instant; ``model`` is never changed.
+    ``dense_perplexity``: ``model``'s perplexity on ``validation`` if already measured (else measured
+    here)."""
 
     @functools.cache
     def measure(method, sparsity):
         pruned, _ = prune_post_training(model, calibration, method, sparsity=sparsity)
         return perplexity(window_losses(pruned, validation)), sample_text(pruned, vocab, prompt, sample_chars)
 
-    dense_ppl = perplexity(window_losses(model, validation))
+    dense_ppl = (dense_perplexity if dense_perplexity is not None
+                 else perplexity(window_losses(model, validation)))
 
     def show(method, sparsity):
         value, sample = measure(method, round(sparsity, 6))

@@ -72,6 +72,9 @@ def test_the_slider_panel_caches_and_never_mutates_the_model(toy_lm, toy_text, c
     dense = perplexity(window_losses(toy_lm, toy_text[3000:3320]))
     assert f"perplexity {dense:.2f} (dense {dense:.2f})" in capsys.readouterr().out
     assert all(torch.equal(before[k], v) for k, v in toy_lm.state_dict().items())
+    widgets.language_model_explorer(toy_lm, calib, toy_text[3000:3320], VOCAB, prompt="abc", sample_chars=10,
+                                    dense_perplexity=12.5)  # a perplexity the lesson measured already
+    assert "(dense 12.50)" in capsys.readouterr().out
 
 
 def test_lora_recovery_keeps_two_four(toy_lm, toy_text):

@@ -265,16 +265,17 @@ def test_export_lists_match_the_imports(package):
 
 # ---------------------------------------------------------------- heavy libraries load when used
 
-HEAVY = ("torch_pruning", "onnx", "onnxruntime", "transformers")
+HEAVY = ("torch_pruning", "onnx", "onnxruntime", "transformers", "scipy.stats", "sklearn")  # slow to import
 LESSON_IMPORTS = ("from course_lib import analysis, core, data, hardware, models, plots, pruning, recipes, "
                   "structured, train, widgets")
 
 
 def test_the_lesson_imports_load_no_heavy_library_and_write_nothing_outside(tmp_path):
-    """Torch-Pruning, ONNX, ONNX Runtime and transformers are imported by the code that uses them
-    (lesson 11, course_lib.llm), not by `from course_lib import ...` in every lesson's kernel; and the
-    imports write nothing into the user's home (ONNX Runtime makes a cache folder when imported) but
-    matplotlib's font cache, in the user's chosen cache folder."""
+    """Torch-Pruning, ONNX, ONNX Runtime, transformers, scipy.stats and scikit-learn are imported by the
+    code that uses them (lesson 11, course_lib.llm, McNemar's test, the datasets), not by `from
+    course_lib import ...` in every lesson's kernel; and the imports write nothing into the user's home
+    (ONNX Runtime makes a cache folder when imported) but matplotlib's font cache, in the user's chosen
+    cache folder."""
     code = (f"import sys\n{LESSON_IMPORTS}\nfrom course_lib.checks import lesson00, lesson10\n"
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))

@@ -100,6 +100,7 @@ def test_the_hub_serves_loopback_only_and_survives_its_own_restart_by_default(mo
     assert c.JupyterHub.db_url == "sqlite:////srv/hub/jupyterhub.sqlite"
     assert c.Spawner.mem_limit == "2G" and c.Spawner.cpu_limit == 2.0 and c.Spawner.disable_user_config
     assert c.Spawner.environment["JUPYTER_CONFIG_PATH"] == str(HUB / "jupyter" / "student")
+    assert c.Spawner.environment["OMP_NUM_THREADS"] == "1"  # kernels sharing cores never oversubscribe them
     formgrader, launcher = c.JupyterHub.services
     assert formgrader["url"].startswith("http://127.0.0.1:")
     assert "--ServerApp.ip=127.0.0.1" in formgrader["command"]
@@ -275,6 +276,7 @@ def test_values_never_use_the_charts_open_default_and_mount_the_exchange():
     assert claims["nbgrader-exchange"] == pvc["metadata"]["name"]
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert mounts["nbgrader-exchange"] == user["extraEnv"]["NBGRADER_EXCHANGE"]
+    assert user["extraEnv"]["OMP_NUM_THREADS"] == "1"
     assert user["memory"]["limit"] == "2G" and user["cpu"]["limit"] == 2
     script = user["lifecycleHooks"]["postStart"]["exec"]["command"][-1]
     assert (ROOT / Path(script).relative_to("/opt/course")).exists()

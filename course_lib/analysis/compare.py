@@ -25,7 +25,6 @@ Two thin wrappers:
 from dataclasses import dataclass
 
 import torch
-from scipy.stats import binomtest
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import RandomSampler
@@ -211,6 +210,8 @@ def mcnemar_p_value(a_only: int, b_only: int) -> float:
             raise ValueError(f"{name} must be a count (an integer >= 0), got {value!r}")
     if a_only + b_only == 0:
         return 1.0  # no discordant example: no evidence either way
+    from scipy.stats import binomtest  # here, not at the top: scipy.stats takes a second to import
+
     return float(binomtest(a_only, a_only + b_only, 0.5, alternative="two-sided").pvalue)
 
 

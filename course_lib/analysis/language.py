@@ -20,7 +20,7 @@ from ..data.text import sequential_windows
 from ..models.transformer import generate
 from .latency import interleaved_latency
 
-EVAL_CHARS = 32_768  # validation characters scored by default: 512 windows of 64
+EVAL_CHARS = 16_384  # validation characters scored by default: 256 windows of 64
 
 
 @torch.no_grad()

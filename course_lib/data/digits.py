@@ -15,8 +15,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..core.seeds import shifted
@@ -64,6 +62,9 @@ def digits_splits(test_fraction: float = TEST_FRACTION, validation_fraction: flo
             "test_fraction and validation_fraction must be > 0 with a sum below 1 (something must be left "
             f"to train on), got test_fraction={test_fraction!r}, validation_fraction={validation_fraction!r}"
         )
+    from sklearn.datasets import load_digits  # here, not at the top: scikit-learn (and the SciPy
+    from sklearn.model_selection import train_test_split  # it loads) take a second or two to import
+
     digits = load_digits()
     images = digits.images.astype(np.float32)  # (1797, 8, 8), pixel values 0..16
     x_rest, x_te, y_rest, y_te = train_test_split(

@@ -2,20 +2,21 @@
 
 import numpy as np
 import torch
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 from ..core.validation import check_choice
 from .digits import SPLIT_SEED, TEST_FRACTION, Split
 
-TABULAR = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine}
+TABULAR = {"breast_cancer": "load_breast_cancer", "wine": "load_wine"}  # name -> scikit-learn's loader
 
 
 def tabular_splits(name: str = "breast_cancer", test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED):
     """(train, test) splits of a scikit-learn tabular dataset: x (N, F) float32 standardised with the
     training split's per-feature mean and std, y (N,) int64. Stratified and seeded."""
     check_choice("name", name, TABULAR)
-    bunch = TABULAR[name]()
+    from sklearn import datasets  # imported when used: scikit-learn is slow to import
+    from sklearn.model_selection import train_test_split
+
+    bunch = getattr(datasets, TABULAR[name])()
     x_tr, x_te, y_tr, y_te = train_test_split(
         bunch.data.astype(np.float32), bunch.target, test_size=test_fraction, random_state=seed,
         stratify=bunch.target,

@@ -37,7 +37,8 @@ def to_hf_gpt2(model: CharTransformer) -> GPT2LMHeadModel:
     hf_config = GPT2Config(vocab_size=config.vocab_size, n_positions=config.context, n_embd=config.width,
                            n_layer=config.n_layer, n_head=config.n_head, n_inner=config.mlp_hidden,
                            activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                           layer_norm_epsilon=model.blocks[0].ln1.eps, tie_word_embeddings=False)
+                           layer_norm_epsilon=model.blocks[0].ln1.eps, tie_word_embeddings=False,
+                           bos_token_id=None, eos_token_id=None)  # GPT-2's 50256: not a character id
     hf = GPT2LMHeadModel(hf_config).to(model.tok_emb.weight.dtype).eval()
     hf.transformer.wte.weight.copy_(model.tok_emb.weight)
     hf.transformer.wpe.weight.copy_(model.pos_emb.weight)

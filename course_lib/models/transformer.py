@@ -120,9 +120,14 @@ class CharTransformer(nn.Module):
         if T > self.context:
             raise ValueError(f"sequence length T must be <= context = {self.context}, got {T}")
         x = self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device))  # (B, T, C)
-        for block in self.blocks:
+        return self.forward_from(0, x)
+
+    def forward_from(self, first_block: int, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) from the residual stream ``x`` (B, T, C) entering block ``first_block``:
+        the rest of the forward pass, for measurements that change only the later blocks."""
+        for block in self.blocks[first_block:]:
             x = block(x)
-        return self.head(self.ln_f(x))  # (B, T, vocab)
+        return self.head(self.ln_f(x))
 
     def heads_per_block(self) -> list[int]:
         return [block.attn.n_head for block in self.blocks]

@@ -231,9 +231,11 @@ class PruningReport:
 
 
 def relative_output_error(weight: torch.Tensor, pruned: torch.Tensor, x: torch.Tensor) -> float:
-    """‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ for inputs ``x`` (N, K) and (C_out, K) weights, in float64."""
-    x, w = x.double(), weight.double()
-    return float((x @ (w - pruned.double()).T).norm() / (x @ w.T).norm().clamp_min(1e-300))
+    """‖X(W - Ŵ)ᵀ‖ / ‖XWᵀ‖ for inputs ``x`` (N, K) and (C_out, K) weights, in at least float32 (the
+    difference W - Ŵ is taken first, so the small error is not lost between two large products)."""
+    dtype = torch.promote_types(torch.promote_types(x.dtype, weight.dtype), torch.float32)
+    x, w = x.to(dtype), weight.to(dtype)
+    return float((x @ (w - pruned.to(dtype)).T).norm() / (x @ w.T).norm().clamp_min(torch.finfo(dtype).tiny))
 
 
 @torch.no_grad()
@@ -428,7 +430,8 @@ def prune_post_training(model: nn.Module, calibration: torch.Tensor | None, meth
         for name, layer in layers_here:
             _prune_layer(name, layer, stats[name], method, targets[name], n, m, row_splits, strict, report)
         if block_list is not None:
-            outputs = runner.run(step)  # the pruned block's output feeds the next block
+            if step < len(steps) - 1:  # the pruned block's output feeds the next block (the last feeds none)
+                outputs = runner.run(step)
             if device is not None:
                 block_list[step].to(home)
         runner.advance(step, outputs)

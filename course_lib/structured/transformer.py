@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import nn
 
-from ..core.modules import eval_mode
+from ..core.modules import eval_mode, hooks_attached
 from ..core.selection import keep_largest
 from ..core.validation import check_fraction
 from ..models.transformer import next_token_loss
@@ -114,14 +114,16 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
     blocks = _check_model(model)
     batches = calibration_batches(batch)
 
-    def loss():
-        total = sum(float(next_token_loss(model(x), y)) * len(x) for x, y in batches)
-        return total / sum(len(x) for x, _ in batches)
+    def loss(b, entering):  # the mean loss, run from block b on: the blocks before it are unchanged
+        total = sum(float(next_token_loss(model.forward_from(b, states[b]), y)) * len(y)
+                    for states, (_, y) in zip(entering, batches))
+        return total / sum(len(y) for _, y in batches)
 
     scores = []
     with eval_mode(model):
-        base = loss()
-        for block in blocks:
+        entering = [_block_inputs(model, x) for x, _ in batches]  # per batch: what enters each block
+        base = loss(0, entering)
+        for b, block in enumerate(blocks):
             attn = block.attn
             row = torch.zeros(attn.n_head)
             for h in range(attn.n_head):
@@ -129,11 +131,20 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
                 saved = attn.proj.weight[:, cols].clone()
                 attn.proj.weight[:, cols] = 0  # head h's output no longer reaches the residual stream
                 try:
-                    row[h] = loss() - base
+                    row[h] = loss(b, entering) - base
                 finally:
                     attn.proj.weight[:, cols] = saved
             scores.append(row)
     return scores
+
+
+def _block_inputs(model: nn.Module, idx: torch.Tensor) -> list[torch.Tensor]:
+    """The residual stream (B, T, C) entering each block of ``model`` for token ids ``idx`` (B, T)."""
+    entering = []
+    record = lambda module, args: entering.append(args[0])  # noqa: E731
+    with hooks_attached(pre=[(block, record) for block in model.blocks]):
+        model(idx)
+    return entering
 
 
 def _copy_for_removal(model: nn.Module, kept: list, what: str) -> nn.Module:

@@ -76,7 +76,11 @@ c.Spawner.cpu_limit = float(os.environ.get("HUB_CPU_LIMIT", "2"))
 # to start (10 at once on 2 busy cores took over 3 minutes here); let them, rather than fail them.
 c.Spawner.start_timeout = 600
 c.Spawner.http_timeout = 600
+# One math-library thread per kernel: a class shares the cores, and kernels that each run several
+# threads on a busy machine wait on one another (measured here: two 2-thread processes on 2 cores made
+# lesson 10's head ablation 28x slower than one thread each). Lesson 10 asks for 2 threads only up to this.
 c.Spawner.environment = {
+    "OMP_NUM_THREADS": "1",
     "JUPYTER_CONFIG_PATH": str(HERE / "jupyter" / "student"),
     "NBGRADER_COURSE_ID": COURSE_ID,
     "NBGRADER_EXCHANGE": str(EXCHANGE),
