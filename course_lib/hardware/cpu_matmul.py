@@ -6,6 +6,8 @@ the sparsity from which a sparse kernel stays faster than dense: on a CPU it lie
 sparsity at which CSR *storage* beats dense (``hardware.crossover_sparsity``).
 """
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -35,7 +37,9 @@ def matmul_times(shape=(1024, 1024), sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 
     """Milliseconds of W @ X, W (R, C) a seeded Gaussian matrix magnitude-pruned to each sparsity and
     X (C, batch): dense torch, torch.sparse CSR and scipy.sparse CSR (both built with
     ``encode(W, "csr")``), with ``threads`` torch threads (restored afterwards). Each time is the
-    fastest of ``repeats`` runs after warm-up: the run least disturbed by other programs.
+    fastest of ``repeats`` runs after warm-up, the run least disturbed by other programs; the runs are
+    taken in alternating turns of at most 3 per format, so that a burst of load on a shared machine
+    slows every format alike rather than the one timed during it.
 
     Returns ``{"dense": [...], "torch_csr": [...], "scipy_csr": [...]}``, one entry per sparsity.
     """
@@ -53,10 +57,16 @@ def matmul_times(shape=(1024, 1024), sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 
         for sparsity in tqdm(sparsities, desc="timing W @ X", disable=not progress):
             pruned = prune_matrix(weight, sparsity)
             csr = encode(pruned, "csr")
-            for key, matrix, example in (("dense", pruned, x), ("torch_csr", csr.to_torch(), x),
-                                         ("scipy_csr", csr.to_scipy(), x.numpy())):
-                latency = measure_latency(_MatMul(matrix), example, warmup=3, repeats=repeats)
-                times[key].append(latency.min_ms)
+            products = {"dense": (_MatMul(pruned), x), "torch_csr": (_MatMul(csr.to_torch()), x),
+                        "scipy_csr": (_MatMul(csr.to_scipy()), x.numpy())}
+            fastest = dict.fromkeys(products, math.inf)
+            for turn, left in enumerate(range(repeats, 0, -3)):  # turns of 3 runs, alternating formats
+                for key, (product, example) in products.items():
+                    latency = measure_latency(product, example, warmup=3 if turn == 0 else 0,
+                                              repeats=min(3, left))
+                    fastest[key] = min(fastest[key], latency.min_ms)
+            for key, value in fastest.items():
+                times[key].append(value)
     finally:
         torch.set_num_threads(previous_threads)
     return times
