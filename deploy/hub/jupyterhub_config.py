@@ -77,8 +77,9 @@ c.Spawner.cpu_limit = float(os.environ.get("HUB_CPU_LIMIT", "2"))
 c.Spawner.start_timeout = 600
 c.Spawner.http_timeout = 600
 # One math-library thread per kernel: a class shares the cores, and kernels that each run several
-# threads on a busy machine wait on one another (measured here: two 2-thread processes on 2 cores made
-# lesson 10's head ablation 28x slower than one thread each). Lesson 10 asks for 2 threads only up to this.
+# threads on a busy machine wait on one another (measured here: lesson 10's head ablation on 2 threads
+# took 20.8 s beside another 2-thread process, 0.75 s alone and 1.3 s with one thread each). Lesson 10
+# asks for 2 threads only up to this.
 c.Spawner.environment = {
     "OMP_NUM_THREADS": "1",
     "JUPYTER_CONFIG_PATH": str(HERE / "jupyter" / "student"),
