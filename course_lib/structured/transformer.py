@@ -114,7 +114,7 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
     blocks = _check_model(model)
     batches = calibration_batches(batch)
 
-    def loss(b, entering):  # the mean loss, run from block b on: the blocks before it are unchanged
+    def loss(b):  # the mean loss, run from block b on: the blocks before it are unchanged
         total = sum(float(next_token_loss(model.forward_from(b, states[b]), y)) * len(y)
                     for states, (_, y) in zip(entering, batches))
         return total / sum(len(y) for _, y in batches)
@@ -122,7 +122,7 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
     scores = []
     with eval_mode(model):
         entering = [_block_inputs(model, x) for x, _ in batches]  # per batch: what enters each block
-        base = loss(0, entering)
+        base = loss(0)
         for b, block in enumerate(blocks):
             attn = block.attn
             row = torch.zeros(attn.n_head)
@@ -131,7 +131,7 @@ def head_ablation(model: nn.Module, batch) -> list[torch.Tensor]:
                 saved = attn.proj.weight[:, cols].clone()
                 attn.proj.weight[:, cols] = 0  # head h's output no longer reaches the residual stream
                 try:
-                    row[h] = loss(b, entering) - base
+                    row[h] = loss(b) - base
                 finally:
                     attn.proj.weight[:, cols] = saved
             scores.append(row)
